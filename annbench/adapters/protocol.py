@@ -1,0 +1,55 @@
+"""What an adapter is: a small class around one library, plus a spec file beside it.
+
+The harness, not the adapter, decides everything about a run: it applies the insertion order
+(``build`` receives the base vectors in that order together with their original ids), times
+every call, and names the run. For the angular metric the harness hands over unit-normalised
+vectors, so an adapter may treat angular as inner product.
+
+An adapter returns, for each query, ``k`` original ids and the library's own distances, padded
+with -1 ids when it finds fewer than ``k``. The harness recomputes true distances itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import AdapterError
+
+
+class Adapter:
+    """Base class of every adapter. Subclasses implement ``build`` and ``search``."""
+
+    #: metrics the adapter supports; the spec file's ``metrics`` must agree.
+    metrics: tuple[str, ...] = ("euclidean", "angular", "ip")
+
+    def __init__(self, metric: str, *, seed: int = 0, **build_params: Any) -> None:
+        if metric not in self.metrics:
+            raise AdapterError(
+                f"{type(self).__name__} does not support metric {metric!r} "
+                f"(supports {', '.join(self.metrics)})"
+            )
+        self.metric = metric
+        self.seed = seed
+        self.build_params = build_params
+        self.query_params: dict[str, Any] = {}
+
+    def build(self, base: np.ndarray, ids: np.ndarray) -> None:
+        """Index ``base`` (float32, C-contiguous); ``ids[i]`` is the id of ``base[i]``."""
+        raise NotImplementedError
+
+    def set_query_params(self, **params: Any) -> None:
+        """Switch to the next point of the query sweep (e.g. ef, nprobe)."""
+        self.query_params = params
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (ids, distances), both of shape (len(queries), k); ids padded with -1."""
+        raise NotImplementedError
+
+    def memory_bytes(self) -> int | None:
+        """The index's own size as the library reports it, when it does."""
+        return None
+
+    def close(self) -> None:
+        """Release external resources (servers, files). Called once after the sweep."""

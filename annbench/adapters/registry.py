@@ -1,0 +1,136 @@
+"""Finding adapters: one folder per adapter, holding ``spec.yml`` and a small module.
+
+Discovery reads spec files only; an adapter's module (and so its library) is imported when a
+worker loads it to run a job, never before. Folders are searched in ``algorithms/`` beside the
+package, then in every directory named by ``ANNBENCH_ALGORITHMS_PATH`` (os.pathsep-separated).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from annbench.errors import UserError
+
+SPEC_FILE = "spec.yml"
+SPEC_KEYS = {
+    "name", "description", "module", "class", "library", "metrics", "exact", "build", "query",
+}
+PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """An adapter as its spec file declares it."""
+
+    name: str
+    folder: Path
+    module: str
+    class_name: str
+    metrics: tuple[str, ...]
+    exact: bool = False
+    library: str | None = None
+    description: str = ""
+    build_grid: dict[str, list[Any]] = field(default_factory=dict)
+    query_grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def module_path(self) -> Path:
+        return self.folder / self.module
+
+    def library_version(self) -> str:
+        """Version of the wrapped package, read from its metadata (the package is not imported)."""
+        if not self.library:
+            return "unknown"
+        try:
+            return metadata.version(self.library)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+
+def default_search_path() -> list[Path]:
+    builtin = Path(__file__).resolve().parents[2] / "algorithms"
+    extra = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
+    return [builtin, *extra]
+
+
+def discover(search_path: list[Path] | None = None) -> dict[str, AdapterSpec]:
+    """All adapters found on the search path, by name (a later folder does not shadow silently)."""
+    found: dict[str, AdapterSpec] = {}
+    for directory in search_path or default_search_path():
+        if not directory.is_dir():
+            continue
+        for spec_file in sorted(directory.glob(f"*/{SPEC_FILE}")):
+            spec = read_spec(spec_file)
+            if spec.name in found:
+                raise UserError(
+                    f"two adapters are named {spec.name!r}: {found[spec.name].folder} and "
+                    f"{spec.folder}; rename one in its {SPEC_FILE}"
+                )
+            found[spec.name] = spec
+    return found
+
+
+def get_adapter(name: str, search_path: list[Path] | None = None) -> AdapterSpec:
+    adapters = discover(search_path)
+    if name not in adapters:
+        known = ", ".join(sorted(adapters)) or "none"
+        raise UserError(f"unknown adapter {name!r}; known adapters: {known}")
+    return adapters[name]
+
+
+def read_spec(spec_file: Path) -> AdapterSpec:
+    """Parse and check one spec file."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(spec_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{spec_file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    unknown = sorted(set(raw) - SPEC_KEYS)
+    if unknown:
+        raise UserError(f"{spec_file}: unknown key {', '.join(unknown)}; allowed: {sorted(SPEC_KEYS)}")
+    for key in ("module", "class", "metrics"):
+        if key not in raw:
+            raise UserError(f"{spec_file}: missing required key {key!r}")
+    return AdapterSpec(
+        name=str(raw.get("name", spec_file.parent.name)),
+        folder=spec_file.parent.resolve(),
+        module=str(raw["module"]),
+        class_name=str(raw["class"]),
+        metrics=tuple(raw["metrics"]),
+        exact=bool(raw.get("exact", False)),
+        library=raw.get("library"),
+        description=str(raw.get("description", "")),
+        build_grid=_grid(raw.get("build"), spec_file, "build"),
+        query_grid=_grid(raw.get("query"), spec_file, "query"),
+    )
+
+
+def _grid(raw: Any, where: Path, section: str) -> dict[str, list[Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: '{section}' must map parameter names to lists of values")
+    return {str(k): list(v) if isinstance(v, list) else [v] for k, v in raw.items()}
+
+
+def load_adapter_class(module_path: str | Path, class_name: str) -> type:
+    """Import an adapter module from its file and return the adapter class."""
+    module_path = Path(module_path)
+    module_name = f"annbench_adapter_{module_path.parent.name.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, module_path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"cannot load adapter module {module_path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise UserError(f"{module_path} defines no class {class_name!r}") from None

@@ -1,0 +1,316 @@
+"""The command line: each command parses its options, calls one library function, prints.
+
+Errors meant for the user (UserError, click usage errors) are printed as one line on stderr
+with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from annbench.errors import UserError
+
+RESULT_COLUMNS = ["dataset", "label", "query_params", "recall", "qps", "build_time_s", "status"]
+
+
+class Context:
+    def __init__(self, data_dir: Path, results_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.results_dir = results_dir
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default="datasets",
+              envvar="ANNBENCH_DATA_DIR", show_default=True, help="Where dataset files live.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
+              default="results", envvar="ANNBENCH_RESULTS_DIR", show_default=True,
+              help="Where result files live.")
+@click.version_option(package_name="annbench")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path, results_dir: Path) -> None:
+    """Benchmark approximate nearest-neighbour search."""
+    ctx.obj = Context(data_dir, results_dir)
+
+
+# -- datasets ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def datasets() -> None:
+    """Make, fetch, import and inspect dataset files."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def datasets_list(obj: Context, as_json: bool) -> None:
+    """Catalog datasets and the files already in the data directory."""
+    from annbench.datasets.catalog import dataset_path, load_catalog
+
+    rows = []
+    for name, entry in sorted(load_catalog().items()):
+        present = dataset_path(name, obj.data_dir).exists()
+        rows.append({"name": name, "kind": entry["kind"], "present": present,
+                     "description": entry.get("description", "")})
+    known = {row["name"] for row in rows}
+    for path in sorted(obj.data_dir.glob("*.hdf5")):
+        if path.stem not in known:
+            rows.append({"name": path.stem, "kind": "local", "present": True, "description": str(path)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        mark = "*" if row["present"] else " "
+        click.echo(f"{mark} {row['name']:<{width}}  {row['kind']:<9}  {row['description']}")
+    click.echo("(* = present in the data directory)")
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"parameter {pair!r} is not KEY=VALUE (for example -p n=10000)")
+        params[key] = value
+    return params
+
+
+@datasets.command("make")
+@click.argument("name")
+@click.option("--generator", "-g", help="Generator to use (gauss, blobs); default: NAME's catalog recipe.")
+@click.option("--param", "-p", "params", multiple=True, help="Generator parameter KEY=VALUE.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "angular", "ip"]), default="euclidean",
+              show_default=True)
+@click.option("--k", "ground_truth_k", type=int, default=100, show_default=True,
+              help="Neighbours kept in the ground truth.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_context
+def datasets_make(obj: Context, name: str, generator: str | None, params: tuple[str, ...],
+                  seed: int, metric: str, ground_truth_k: int, force: bool) -> None:
+    """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
+    from annbench.datasets.catalog import dataset_path, load_catalog, materialize
+    from annbench.datasets.synthetic import make_synthetic
+    from annbench.groundtruth import save_with_ground_truth
+
+    path = dataset_path(name, obj.data_dir)
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to replace it")
+    entry = load_catalog().get(name)
+    if generator is None and entry is not None and entry["kind"] == "synthetic" and not params:
+        if force:
+            path.unlink(missing_ok=True)
+        written = materialize(name, entry, obj.data_dir)
+    else:
+        if generator is None:
+            raise UserError(f"{name!r} is not a synthetic catalog recipe; pass --generator "
+                            "(gauss or blobs) and its parameters with -p KEY=VALUE")
+        dataset = make_synthetic(generator, _parse_params(params), seed=seed, metric=metric)
+        written = save_with_ground_truth(dataset, path, k=ground_truth_k, overwrite=force)
+    click.echo(f"wrote {written}")
+
+
+@datasets.command("fetch")
+@click.argument("name_or_url")
+@click.option("--name", help="Dataset name for a URL (default: the file name in the URL).")
+@click.option("--sha256", help="Expected sha256 of the file; a mismatch is refused.")
+@pass_context
+def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str | None) -> None:
+    """Download a catalog dataset or an ann-benchmarks-layout HDF5 file by URL."""
+    from annbench.datasets.catalog import catalog_entry, fetch_dataset
+
+    if "://" in name_or_url:
+        url = name_or_url
+        name = name or Path(url.split("?")[0]).stem
+    else:
+        entry = catalog_entry(name_or_url)
+        if entry["kind"] != "download":
+            raise UserError(f"{name_or_url!r} is made, not fetched: `annbench datasets make {name_or_url}`")
+        url, name, sha256 = entry["url"], name or name_or_url, sha256 or entry.get("sha256")
+    path = fetch_dataset(url, name, obj.data_dir, sha256=sha256)
+    from annbench.datasets.download import sha256_of
+
+    click.echo(f"wrote {path} (sha256 {sha256_of(path)})")
+
+
+@datasets.command("import")
+@click.argument("name")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.option("--queries", type=click.Path(path_type=Path), help="Query vectors file.")
+@click.option("--n-queries", type=int, default=1000, show_default=True,
+              help="Without --queries: hold out this many base vectors as queries.")
+@click.option("--ground-truth", type=click.Path(path_type=Path),
+              help="Neighbour ids (.ivecs/.npy) to use instead of computing them.")
+@click.option("--labels", type=click.Path(path_type=Path), help="One label per base vector (.npy).")
+@click.option("--metric", type=click.Choice(["euclidean", "angular", "ip"]), default="euclidean",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the query split.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_context
+def datasets_import(obj: Context, name: str, base: Path, queries: Path | None, n_queries: int,
+                    ground_truth: Path | None, labels: Path | None, metric: str, seed: int,
+                    force: bool) -> None:
+    """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
+    from annbench.datasets.catalog import dataset_path
+    from annbench.datasets.formats import import_vectors
+    from annbench.groundtruth import save_with_ground_truth
+
+    path = dataset_path(name, obj.data_dir)
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to replace it")
+    dataset = import_vectors(base, metric=metric, queries_path=queries, n_queries=n_queries,
+                             seed=seed, ground_truth_path=ground_truth, labels_path=labels)
+    click.echo(f"wrote {save_with_ground_truth(dataset, path, overwrite=force)}")
+
+
+@datasets.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def datasets_info(obj: Context, name: str, as_json: bool) -> None:
+    """Shapes, metric, ground truth and provenance of a dataset file."""
+    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.store import dataset_info
+
+    info = dataset_info(resolve_dataset(name, obj.data_dir, create=False))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        click.echo(f"{key:>16}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+# -- runs and results -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
+@click.option("--executor", type=click.Choice(["process", "inline"]), default="process",
+              show_default=True, help="Where each job runs.")
+@click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
+@click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
+@pass_context
+def run(obj: Context, spec: Path | None, executor: str, force: bool, timeout: float | None) -> None:
+    """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
+    from dataclasses import replace
+
+    from annbench.frame import load_frame
+    from annbench.plan import default_experiment_path, expand, read_experiment
+    from annbench.runner import run_sweep
+
+    experiment = read_experiment(spec or default_experiment_path())
+    if timeout is not None:
+        experiment = replace(experiment, timeout=timeout)
+    jobs = expand(experiment, obj.data_dir)
+    click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
+    outcomes = run_sweep(jobs, obj.results_dir, executor=executor, force=force, echo=click.echo)
+    frame = load_frame(obj.results_dir)
+    run_ids = {outcome.job.run_id for outcome in outcomes}
+    click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
+    failed = sum(outcome.status == "failed" for outcome in outcomes)
+    if failed:
+        click.echo(f"{failed} of {len(jobs)} jobs failed; see the status and error columns "
+                   "of `annbench results`", err=True)
+
+
+def _table(frame) -> str:
+    if frame.empty:
+        return "no results"
+    shown = frame[RESULT_COLUMNS].copy()
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:.0f}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
+@pass_context
+def results(obj: Context, fmt: str, dataset: str | None, all_columns: bool) -> None:
+    """Recall, QPS and build time of every stored run (one row per query-sweep point)."""
+    from annbench.frame import load_frame
+
+    frame = load_frame(obj.results_dir)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    if frame.empty:
+        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
+    frame = frame.sort_values(["dataset", "adapter", "label", "recall"])
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=2))
+    else:
+        columns = list(frame.columns) if all_columns else RESULT_COLUMNS + ["error"]
+        click.echo(frame[columns].to_string(index=False))
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: RESULTS_DIR/plots).")
+@click.option("--x", "x", default="recall", show_default=True, help="Metric on the x axis.")
+@click.option("--y", "y", default="qps", show_default=True, help="Metric on the y axis (log).")
+@pass_context
+def plot(obj: Context, out: Path | None, x: str, y: str) -> None:
+    """Draw the recall-vs-QPS Pareto frontier of every dataset (PNG and SVG)."""
+    from annbench.frame import load_frame
+    from annbench.plots import plot_pareto
+
+    frame = load_frame(obj.results_dir)
+    if frame.empty:
+        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
+    for column in (x, y):
+        if column not in frame.columns:
+            raise UserError(f"unknown metric {column!r}; try recall, recall_tolerant, qps, build_time_s")
+    for path in plot_pareto(frame, out or obj.results_dir / "plots", x=x, y=y):
+        click.echo(f"wrote {path}")
+
+
+@cli.command("adapters")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def adapters_list(as_json: bool) -> None:
+    """The adapters annbench can run, with their grids."""
+    from annbench.adapters.registry import discover
+
+    rows = [{"name": s.name, "library": s.library, "version": s.library_version(),
+             "metrics": list(s.metrics), "exact": s.exact, "build": s.build_grid,
+             "query": s.query_grid, "folder": str(s.folder)} for s in discover().values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<12} {row['library'] or '':<10} {row['version']:<8} "
+                   f"build {row['build']} query {row['query']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="annbench", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"annbench: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo("annbench: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"annbench: error: {' '.join(exc.format_message().split())}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("annbench: interrupted; finished jobs are stored, rerun to resume", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

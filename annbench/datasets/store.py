@@ -1,0 +1,221 @@
+"""The dataset file: HDF5 in the ann-benchmarks layout, plus annbench's own attributes.
+
+Layout (readable by any h5py code that expects ann-benchmarks files):
+
+- ``train`` (n, d) base vectors, ``test`` (nq, d) queries,
+- ``neighbors`` (nq, K) exact neighbour ids, ``distances`` (nq, K) their distances,
+- attrs ``distance`` (euclidean | angular | ip), ``point_type`` ("float"), ``dimension``, ``type``.
+
+annbench adds ``labels`` (n,) when the base vectors have categories, and the attributes
+``annbench_format_version``, ``annbench_source`` (JSON: generator or origin, parameters, seed)
+and ``annbench_content_hash`` (sha256 of metric, base and queries).
+
+Distances follow the ann-benchmarks definitions: euclidean is the L2 distance (not squared),
+angular is the cosine distance 1 - cos(a, b), and ip is the negated inner product, so that for
+every metric smaller is closer and each row of ``distances`` ascends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import UserError
+
+METRICS = ("euclidean", "angular", "ip")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Dataset:
+    """Base vectors, queries and (once computed) exact ground truth for one metric."""
+
+    base: np.ndarray
+    queries: np.ndarray
+    metric: str
+    neighbors: np.ndarray | None = None
+    distances: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    @property
+    def dimension(self) -> int:
+        return int(self.base.shape[1])
+
+    @property
+    def ground_truth_k(self) -> int:
+        return 0 if self.neighbors is None else int(self.neighbors.shape[1])
+
+    def check(self) -> None:
+        """Refuse inconsistent shapes with a message naming the mismatch."""
+        if self.metric not in METRICS:
+            raise UserError(
+                f"unsupported distance {self.metric!r}; annbench supports {', '.join(METRICS)}"
+            )
+        if self.base.ndim != 2 or self.queries.ndim != 2:
+            raise UserError(
+                f"base and queries must be 2-d arrays, got shapes {self.base.shape} "
+                f"and {self.queries.shape}"
+            )
+        if self.base.shape[1] != self.queries.shape[1]:
+            raise UserError(
+                f"base has dimension {self.base.shape[1]} but queries have "
+                f"{self.queries.shape[1]}; both must match"
+            )
+        if len(self.base) == 0 or len(self.queries) == 0:
+            raise UserError("a dataset needs at least one base vector and one query")
+        if (self.neighbors is None) != (self.distances is None):
+            raise UserError("neighbors and distances must be given together")
+        if self.neighbors is not None:
+            expected = (len(self.queries), self.neighbors.shape[1])
+            if self.neighbors.shape != expected or self.distances.shape != expected:
+                raise UserError(
+                    f"ground truth shapes {self.neighbors.shape} / {self.distances.shape} "
+                    f"do not match {len(self.queries)} queries"
+                )
+        if self.labels is not None and self.labels.shape != (len(self.base),):
+            raise UserError(
+                f"labels must hold one entry per base vector ({len(self.base)}), "
+                f"got shape {self.labels.shape}"
+            )
+
+
+def content_hash(base: np.ndarray, queries: np.ndarray, metric: str) -> str:
+    """sha256 over the metric and the float32 bytes of base and queries."""
+    digest = hashlib.sha256(metric.encode())
+    for array in (base, queries):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        digest.update(str(array.shape).encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def write_dataset(path: str | os.PathLike, dataset: Dataset, *, overwrite: bool = False) -> str:
+    """Write ``dataset`` atomically to ``path``; return its content hash."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} already exists; pass --force to replace it")
+    if dataset.neighbors is None:
+        raise UserError(f"refusing to write {path} without ground truth")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = np.ascontiguousarray(dataset.base, dtype=np.float32)
+    queries = np.ascontiguousarray(dataset.queries, dtype=np.float32)
+    digest = content_hash(base, queries, dataset.metric)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _write_h5(Path(tmp), dataset, base, queries, digest)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return digest
+
+
+def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["type"] = "dense"
+        f.attrs["distance"] = dataset.metric
+        f.attrs["point_type"] = "float"
+        f.attrs["dimension"] = dataset.dimension
+        f.attrs["annbench_format_version"] = FORMAT_VERSION
+        f.attrs["annbench_source"] = json.dumps(dataset.source, sort_keys=True)
+        f.attrs["annbench_content_hash"] = digest
+        f.create_dataset("train", data=base)
+        f.create_dataset("test", data=queries)
+        f.create_dataset("neighbors", data=dataset.neighbors.astype(np.int64))
+        f.create_dataset("distances", data=dataset.distances.astype(np.float32))
+        if dataset.labels is not None:
+            f.create_dataset("labels", data=np.asarray(dataset.labels, dtype=np.int64))
+
+
+def _open(path: str | os.PathLike):
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"dataset file {path} does not exist; make, fetch or import it first")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(f"{path} is not a readable HDF5 dataset file ({exc})") from None
+
+
+def _metric_of(f, path) -> str:
+    metric = f.attrs.get("distance")
+    if isinstance(metric, bytes):
+        metric = metric.decode()
+    if metric is None:
+        raise UserError(f"{path} has no 'distance' attribute; is it an ann-benchmarks file?")
+    if metric == "cosine":
+        metric = "angular"
+    if metric not in METRICS:
+        raise UserError(
+            f"{path} uses distance {metric!r}; annbench supports {', '.join(METRICS)}"
+        )
+    point_type = f.attrs.get("point_type", "float")
+    if isinstance(point_type, bytes):
+        point_type = point_type.decode()
+    if point_type != "float":
+        raise UserError(f"{path} stores point_type {point_type!r}; only 'float' is supported")
+    for key in ("train", "test"):
+        if key not in f:
+            raise UserError(f"{path} has no '{key}' array; not an ann-benchmarks layout file")
+    return metric
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    """Load a dataset file (annbench's or ann-benchmarks') into memory as float32."""
+    with _open(path) as f:
+        metric = _metric_of(f, path)
+        has_gt = "neighbors" in f and "distances" in f
+        return Dataset(
+            base=np.ascontiguousarray(f["train"][:], dtype=np.float32),
+            queries=np.ascontiguousarray(f["test"][:], dtype=np.float32),
+            metric=metric,
+            neighbors=np.asarray(f["neighbors"][:], dtype=np.int64) if has_gt else None,
+            distances=np.asarray(f["distances"][:], dtype=np.float32) if has_gt else None,
+            labels=np.asarray(f["labels"][:]) if "labels" in f else None,
+            source=json.loads(f.attrs.get("annbench_source", "{}")),
+        )
+
+
+def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Shapes and attributes of a dataset file, without loading its arrays."""
+    with _open(path) as f:
+        metric = _metric_of(f, path)
+        stored_hash = f.attrs.get("annbench_content_hash")
+        return {
+            "name": Path(path).stem,
+            "path": str(path),
+            "metric": metric,
+            "n_base": int(f["train"].shape[0]),
+            "n_queries": int(f["test"].shape[0]),
+            "dimension": int(f["train"].shape[1]),
+            "ground_truth_k": int(f["neighbors"].shape[1]) if "neighbors" in f else 0,
+            "has_labels": "labels" in f,
+            "format_version": int(f.attrs.get("annbench_format_version", 0)),
+            "source": json.loads(f.attrs.get("annbench_source", "{}")),
+            "content_hash": str(stored_hash) if stored_hash is not None else None,
+        }
+
+
+def dataset_hash(path: str | os.PathLike) -> str:
+    """The stored content hash, or one computed from the arrays for foreign files."""
+    info = dataset_info(path)
+    if info["content_hash"]:
+        return info["content_hash"]
+    dataset = load_dataset(path)
+    return content_hash(dataset.base, dataset.queries, dataset.metric)

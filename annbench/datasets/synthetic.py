@@ -1,0 +1,101 @@
+"""Seeded synthetic data: every generator takes its parameters and a numpy Generator.
+
+Each generator returns (base, queries, labels or None). ``make_synthetic`` wraps the result in a
+Dataset whose ``source`` records the generator, its parameters and the seed, so the file says
+how to make it again.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from annbench.datasets.store import Dataset
+from annbench.errors import UserError
+
+Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+def gauss(rng: np.random.Generator, n: int = 10_000, n_queries: int = 100, dim: int = 32) -> Arrays:
+    """Isotropic standard normal base and queries."""
+    base = rng.standard_normal((n, dim), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, dim), dtype=np.float32)
+    return base, queries, None
+
+
+def blobs(
+    rng: np.random.Generator,
+    n: int = 10_000,
+    n_queries: int = 100,
+    dim: int = 32,
+    n_clusters: int = 10,
+    cluster_std: float = 1.0,
+    center_spread: float = 1.0,
+) -> Arrays:
+    """A mixture of Gaussian clusters; ``labels`` holds each base vector's cluster.
+
+    Centres are drawn from N(0, center_spread^2 I) and points from N(centre, cluster_std^2 I).
+    With both spreads equal the clusters overlap, which keeps graph indexes honest.
+    Queries come from the same mixture (their clusters are not stored).
+    """
+    if n_clusters < 1:
+        raise UserError("blobs needs n_clusters >= 1")
+    centers = rng.normal(0.0, center_spread, size=(n_clusters, dim)).astype(np.float32)
+    labels = rng.integers(0, n_clusters, size=n)
+    query_labels = rng.integers(0, n_clusters, size=n_queries)
+    base = centers[labels] + rng.normal(0.0, cluster_std, size=(n, dim)).astype(np.float32)
+    queries = centers[query_labels] + rng.normal(0.0, cluster_std, size=(n_queries, dim)).astype(
+        np.float32
+    )
+    return base, queries, labels.astype(np.int64)
+
+
+GENERATORS: dict[str, Callable[..., Arrays]] = {"gauss": gauss, "blobs": blobs}
+
+
+def generator_params(name: str) -> dict[str, Any]:
+    """The parameters a generator accepts, with their defaults."""
+    signature = inspect.signature(_generator(name))
+    return {p: v.default for p, v in list(signature.parameters.items())[1:]}
+
+
+def _generator(name: str) -> Callable[..., Arrays]:
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        known = ", ".join(sorted(GENERATORS))
+        raise UserError(f"unknown generator {name!r}; choose one of: {known}") from None
+
+
+def make_synthetic(
+    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, metric: str = "euclidean"
+) -> Dataset:
+    """Generate a dataset (without ground truth) from a named generator."""
+    defaults = generator_params(name)
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise UserError(
+            f"generator {name!r} has no parameter {', '.join(unknown)}; "
+            f"it takes: {', '.join(defaults)}"
+        )
+    merged = {**defaults, **{key: _coerce(defaults[key], value) for key, value in params.items()}}
+    for key in ("n", "n_queries", "dim"):
+        if merged[key] < 1:
+            raise UserError(f"generator {name!r}: {key} must be >= 1, got {merged[key]}")
+    base, queries, labels = _generator(name)(np.random.default_rng(seed), **merged)
+    source = {"generator": name, "params": merged, "seed": seed}
+    return Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """Turn a command-line string into the type of the parameter's default."""
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            return type(default)(float(value)) if isinstance(default, int) else type(default)(value)
+        except ValueError:
+            raise UserError(f"cannot read {value!r} as {type(default).__name__}") from None
+    return value

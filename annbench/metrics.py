@@ -1,0 +1,63 @@
+"""Quality and speed measures: pure functions of arrays.
+
+Rules for the edge cases:
+- ids of -1 (an index that found fewer than k) never count as hits;
+- a repeated id counts once, so an adapter cannot inflate recall by repeating a good answer;
+- distance-tolerant recall counts a returned neighbour when its true distance is at most the
+  k-th true distance plus ``epsilon`` (1e-3 as in ann-benchmarks), so that among equally
+  distant neighbours any choice is right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOLERANCE = 1e-3
+CHUNK_QUERIES = 1024
+
+
+def _first_occurrence(ids: np.ndarray) -> np.ndarray:
+    """Mask of entries that are valid (>= 0) and not a repeat of an earlier entry in their row."""
+    order = np.argsort(ids, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(ids, order, axis=1)
+    repeat_sorted = np.zeros_like(sorted_ids, dtype=bool)
+    repeat_sorted[:, 1:] = sorted_ids[:, 1:] == sorted_ids[:, :-1]
+    repeat = np.empty_like(repeat_sorted)
+    np.put_along_axis(repeat, order, repeat_sorted, axis=1)
+    return (ids >= 0) & ~repeat
+
+
+def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray, k: int) -> np.ndarray:
+    """Per-query share of the true k nearest ids among the first k returned ids."""
+    found = np.asarray(found_ids)[:, :k]
+    truth = np.asarray(true_ids)[:, :k]
+    if truth.shape[1] < k:
+        raise ValueError(f"ground truth holds {truth.shape[1]} neighbours, fewer than k={k}")
+    valid = _first_occurrence(found)
+    hits = np.empty(len(found), dtype=np.int64)
+    for start in range(0, len(found), CHUNK_QUERIES):
+        rows = slice(start, start + CHUNK_QUERIES)
+        matches = (found[rows, :, None] == truth[rows, None, :]).any(axis=2)
+        hits[rows] = (matches & valid[rows]).sum(axis=1)
+    return hits / k
+
+
+def tolerant_recall_at_k(
+    found_distances: np.ndarray, true_distances: np.ndarray, k: int,
+    found_ids: np.ndarray | None = None, epsilon: float = TOLERANCE,
+) -> np.ndarray:
+    """Per-query share of returned neighbours within the k-th true distance plus ``epsilon``.
+
+    ``found_distances`` must be true distances of the returned ids (not an adapter's claims);
+    pass ``found_ids`` so that -1 padding and repeats are not counted.
+    """
+    found = np.asarray(found_distances, dtype=np.float64)[:, :k]
+    threshold = np.asarray(true_distances, dtype=np.float64)[:, k - 1 : k] + epsilon
+    within = found <= threshold
+    if found_ids is not None:
+        within &= _first_occurrence(np.asarray(found_ids)[:, :k])
+    return within.sum(axis=1) / k
+
+
+def queries_per_second(n_queries: int, seconds: float) -> float:
+    return n_queries / seconds if seconds > 0 else float("inf")

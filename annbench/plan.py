@@ -1,0 +1,220 @@
+"""Experiment spec (YAML) -> list of Jobs.
+
+An experiment names datasets, adapters (optionally overriding grid values) and k::
+
+    datasets: [blobs-10k-32]
+    k: 10
+    repeats: 3          # measured passes per query-sweep point, after `warmup`
+    warmup: 1
+    timeout: 900        # seconds per job
+    seeds: [0]          # one build per seed
+    adapters:
+      - faiss-flat
+      - name: hnswlib
+        build: {M: [8, 16]}
+        query: {ef: [10, 40]}
+
+Every combination of a dataset, an adapter and a point of its build grid is one Job; the
+query grid rides along inside the Job, because one build serves the whole query sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annbench.errors import UserError
+
+EXPERIMENT_KEYS = {"datasets", "adapters", "k", "repeats", "warmup", "timeout", "seeds"}
+ADAPTER_KEYS = {"name", "build", "query"}
+DEFAULTS = {"k": 10, "repeats": 3, "warmup": 1, "timeout": 900, "seeds": [0]}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one worker needs to build one index and sweep its query parameters.
+
+    Plain data: it travels as JSON to a subprocess, a container or a cluster worker.
+    """
+
+    dataset: str
+    dataset_path: str
+    dataset_hash: str
+    metric: str
+    adapter: str
+    adapter_module: str
+    adapter_class: str
+    adapter_version: str
+    build_params: dict[str, Any]
+    query_params: list[dict[str, Any]]
+    k: int
+    seed: int = 0
+    insertion_order: str = "original"
+    repeats: int = 3
+    warmup: int = 1
+    timeout_s: float = 900.0
+    exact: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """Identity of the measurement: same inputs, same id, so a stored run is not redone."""
+        identity = {
+            "dataset": self.dataset_hash,
+            "adapter": self.adapter,
+            "version": self.adapter_version,
+            "build": self.build_params,
+            "query": self.query_params,
+            "k": self.k,
+            "seed": self.seed,
+            "order": self.insertion_order,
+        }
+        text = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Human name of the run: adapter(build params)."""
+        params = ", ".join(f"{k}={v}" for k, v in sorted(self.build_params.items()))
+        return f"{self.adapter}({params})" if params else self.adapter
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class Experiment:
+    datasets: list[str]
+    adapters: list[dict[str, Any]]
+    k: int = 10
+    repeats: int = 3
+    warmup: int = 1
+    timeout: float = 900
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+def default_experiment_path() -> Path:
+    return Path(__file__).with_name("default_experiment.yml")
+
+
+def read_experiment(path: str | os.PathLike) -> Experiment:
+    """Parse and check an experiment spec file."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"experiment spec {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_experiment(raw, where=str(path))
+
+
+def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping with keys {sorted(EXPERIMENT_KEYS)}")
+    unknown = sorted(set(raw) - EXPERIMENT_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key {', '.join(map(repr, unknown))}; "
+                        f"allowed keys: {', '.join(sorted(EXPERIMENT_KEYS))}")
+    for key in ("datasets", "adapters"):
+        if not raw.get(key):
+            raise UserError(f"{where}: '{key}' must list at least one entry")
+    merged = {**DEFAULTS, **raw}
+    datasets = merged["datasets"]
+    datasets = [datasets] if isinstance(datasets, str) else list(datasets)
+    seeds = merged["seeds"]
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    for key in ("k", "repeats"):
+        if not isinstance(merged[key], int) or merged[key] < 1:
+            raise UserError(f"{where}: '{key}' must be a positive integer, got {merged[key]!r}")
+    adapters = [_adapter_entry(entry, where) for entry in merged["adapters"]]
+    return Experiment(
+        datasets=[str(d) for d in datasets], adapters=adapters, k=merged["k"],
+        repeats=merged["repeats"], warmup=int(merged["warmup"]),
+        timeout=float(merged["timeout"]), seeds=[int(s) for s in seeds],
+    )
+
+
+def _adapter_entry(entry: Any, where: str) -> dict[str, Any]:
+    if isinstance(entry, str):
+        return {"name": entry, "build": {}, "query": {}}
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise UserError(f"{where}: each adapter is a name or a mapping with 'name'")
+    unknown = sorted(set(entry) - ADAPTER_KEYS)
+    if unknown:
+        raise UserError(f"{where}: adapter {entry['name']!r} has unknown key "
+                        f"{', '.join(map(repr, unknown))}; allowed: build, query")
+    return {"name": entry["name"], "build": entry.get("build") or {}, "query": entry.get("query") or {}}
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The Cartesian product of a parameter grid, in the grid's order; {} for an empty grid."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _override(spec_grid: dict, overrides: dict, adapter: str, section: str) -> dict:
+    unknown = sorted(set(overrides) - set(spec_grid))
+    if unknown:
+        raise UserError(
+            f"adapter {adapter!r} has no {section} parameter {', '.join(map(repr, unknown))}; "
+            f"its {section} parameters: {', '.join(spec_grid) or 'none'}"
+        )
+    return {k: (v if isinstance(v, list) else [v]) for k, v in {**spec_grid, **overrides}.items()}
+
+
+def expand(experiment: Experiment, data_dir: str | os.PathLike, *, progress: bool | None = None) -> list[Job]:
+    """Resolve datasets and adapters and return one Job per (dataset, adapter, build point, seed)."""
+    from annbench.adapters.registry import discover
+    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.store import dataset_hash, dataset_info
+
+    registry = discover()
+    chosen = []
+    for entry in experiment.adapters:
+        if entry["name"] not in registry:
+            known = ", ".join(sorted(registry))
+            raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
+        spec = registry[entry["name"]]
+        build = _override(spec.build_grid, entry["build"], spec.name, "build")
+        query = _override(spec.query_grid, entry["query"], spec.name, "query")
+        chosen.append((spec, build, query))
+
+    jobs = []
+    for name in experiment.datasets:
+        path = resolve_dataset(name, data_dir, progress=progress)
+        info = dataset_info(path)
+        if experiment.k > info["ground_truth_k"]:
+            raise UserError(
+                f"k={experiment.k} is larger than the {info['ground_truth_k']} neighbours stored "
+                f"in {path}; lower k or rebuild the dataset's ground truth"
+            )
+        digest = dataset_hash(path)
+        for spec, build, query in chosen:
+            if info["metric"] not in spec.metrics:
+                raise UserError(
+                    f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
+                    f"dataset {name!r}; remove one of them from the experiment"
+                )
+            for build_point, seed in itertools.product(grid_points(build), experiment.seeds):
+                jobs.append(Job(
+                    dataset=info["name"], dataset_path=str(Path(path).resolve()),
+                    dataset_hash=digest, metric=info["metric"], adapter=spec.name,
+                    adapter_module=str(spec.module_path), adapter_class=spec.class_name,
+                    adapter_version=spec.library_version(), build_params=build_point,
+                    query_params=grid_points(query), k=experiment.k, seed=seed,
+                    repeats=experiment.repeats, warmup=experiment.warmup,
+                    timeout_s=experiment.timeout, exact=spec.exact,
+                ))
+    return jobs

@@ -1,0 +1,138 @@
+"""The worker: runs one Job and writes one result file. The only code that times anything.
+
+Every executor (inline, subprocess, container, cluster) ends up in ``run_job``. Whatever goes
+wrong inside the adapter is caught here and stored as a failed run with its reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from annbench.errors import AdapterError, UserError
+from annbench.plan import Job
+from annbench.results import RunResult, SweepPoint, write_result
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_job(job: Job, results_dir: str | Path) -> Path:
+    """Measure ``job`` and store the result (ok or failed); return the result file."""
+    from annbench.machine import environment
+
+    started = _now()
+    try:
+        result = measure(job)
+    except Exception as exc:  # an adapter can fail in any way; the sweep must go on
+        result = RunResult(job=job, status="failed", error=one_line(exc))
+    result.started_at, result.finished_at = started, _now()
+    result.environment = environment()
+    return write_result(results_dir, result)
+
+
+def measure(job: Job) -> RunResult:
+    from annbench.adapters.registry import load_adapter_class
+    from annbench.datasets.store import load_dataset
+    from annbench.groundtruth import exact_distances, normalized
+    from annbench.orders import insertion_order
+
+    dataset = load_dataset(job.dataset_path)
+    if job.k > dataset.ground_truth_k:
+        raise UserError(f"k={job.k} exceeds the stored ground truth ({dataset.ground_truth_k})")
+    base, queries = dataset.base, dataset.queries
+    if job.metric == "angular":
+        base, queries = normalized(base), normalized(queries)
+    order = insertion_order(job.insertion_order, len(base), job.seed)
+    adapter = load_adapter_class(job.adapter_module, job.adapter_class)(
+        job.metric, seed=job.seed, **job.build_params
+    )
+    ordered = base if job.insertion_order == "original" else np.ascontiguousarray(base[order])
+    rss_before = _rss_bytes()
+    start = time.perf_counter_ns()
+    adapter.build(ordered, order.copy())
+    build_ns = time.perf_counter_ns() - start
+    rss_after = _rss_bytes()
+    del ordered
+    result = RunResult(
+        job=job, build_time_ns=build_ns, build_rss_delta_bytes=rss_after - rss_before,
+        index_memory_bytes=adapter.memory_bytes(), insertion_order=order,
+        ground_truth_ids=dataset.neighbors[:, : job.k],
+        ground_truth_distances=dataset.distances[:, : job.k],
+    )
+    for params in job.query_params:
+        adapter.set_query_params(**params)
+        ids, distances, times = timed_search(adapter, queries, job.k, job.warmup, job.repeats)
+        ids, distances = checked_output(ids, distances, len(queries), job.k, len(base))
+        true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
+        result.points.append(SweepPoint(params, ids, distances, true_distances, times))
+    adapter.close()
+    result.peak_rss_bytes = _peak_rss_bytes()
+    return result
+
+
+def timed_search(adapter, queries: np.ndarray, k: int, warmup: int, repeats: int):
+    """Warm up, then time ``repeats`` batch searches; return the last answer and every time."""
+    for _ in range(warmup):
+        adapter.search(queries, k)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        ids, distances = adapter.search(queries, k)
+        times.append(time.perf_counter_ns() - start)
+    return ids, distances, times
+
+
+def checked_output(ids, distances, n_queries: int, k: int, n_base: int):
+    """Refuse answers that are malformed: wrong shape, ids out of range, repeated ids."""
+    ids, distances = np.asarray(ids), np.asarray(distances)
+    if ids.shape != (n_queries, k) or distances.shape != (n_queries, k):
+        raise AdapterError(
+            f"search returned ids {ids.shape} and distances {distances.shape}, "
+            f"expected ({n_queries}, {k}) for both"
+        )
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise AdapterError(f"search returned ids of type {ids.dtype}, expected integers")
+    ids = ids.astype(np.int64)
+    if ids.min() < -1 or ids.max() >= n_base:
+        raise AdapterError(f"search returned ids outside [-1, {n_base}): {ids.min()}..{ids.max()}")
+    valid = np.where(ids >= 0, ids, -np.arange(1, k + 1) - 1)  # padding never counts as repeat
+    repeated = (np.sort(valid, axis=1)[:, 1:] == np.sort(valid, axis=1)[:, :-1]).any(axis=1)
+    if repeated.any():
+        raise AdapterError(f"search returned a repeated id for query {int(np.argmax(repeated))}")
+    return ids, distances
+
+
+def main() -> int:
+    """``python -m annbench.worker RESULTS_DIR`` with the Job as JSON on standard input."""
+    if len(sys.argv) != 2:
+        print("usage: python -m annbench.worker RESULTS_DIR < job.json", file=sys.stderr)
+        return 2
+    job = Job.from_json(sys.stdin.read())
+    print(run_job(job, sys.argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
