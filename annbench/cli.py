@@ -27,11 +27,22 @@ pass_context = click.make_pass_decorator(Context)
 
 
 @click.group()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default="datasets",
-              envvar="ANNBENCH_DATA_DIR", show_default=True, help="Where dataset files live.")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path),
-              default="results", envvar="ANNBENCH_RESULTS_DIR", show_default=True,
-              help="Where result files live.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="datasets",
+    envvar="ANNBENCH_DATA_DIR",
+    show_default=True,
+    help="Where dataset files live.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="results",
+    envvar="ANNBENCH_RESULTS_DIR",
+    show_default=True,
+    help="Where result files live.",
+)
 @click.version_option(package_name="annbench")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path, results_dir: Path) -> None:
@@ -57,12 +68,20 @@ def datasets_list(obj: Context, as_json: bool) -> None:
     rows = []
     for name, entry in sorted(load_catalog().items()):
         present = dataset_path(name, obj.data_dir).exists()
-        rows.append({"name": name, "kind": entry["kind"], "present": present,
-                     "description": entry.get("description", "")})
+        rows.append(
+            {
+                "name": name,
+                "kind": entry["kind"],
+                "present": present,
+                "description": entry.get("description", ""),
+            }
+        )
     known = {row["name"] for row in rows}
     for path in sorted(obj.data_dir.glob("*.hdf5")):
         if path.stem not in known:
-            rows.append({"name": path.stem, "kind": "local", "present": True, "description": str(path)})
+            rows.append(
+                {"name": path.stem, "kind": "local", "present": True, "description": str(path)}
+            )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -85,17 +104,37 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @datasets.command("make")
 @click.argument("name")
-@click.option("--generator", "-g", help="Generator to use (gauss, blobs); default: NAME's catalog recipe.")
+@click.option(
+    "--generator", "-g", help="Generator to use (gauss, blobs); default: NAME's catalog recipe."
+)
 @click.option("--param", "-p", "params", multiple=True, help="Generator parameter KEY=VALUE.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "angular", "ip"]), default="euclidean",
-              show_default=True)
-@click.option("--k", "ground_truth_k", type=int, default=100, show_default=True,
-              help="Neighbours kept in the ground truth.")
+@click.option(
+    "--metric",
+    type=click.Choice(["euclidean", "angular", "ip"]),
+    default="euclidean",
+    show_default=True,
+)
+@click.option(
+    "--k",
+    "ground_truth_k",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Neighbours kept in the ground truth.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @pass_context
-def datasets_make(obj: Context, name: str, generator: str | None, params: tuple[str, ...],
-                  seed: int, metric: str, ground_truth_k: int, force: bool) -> None:
+def datasets_make(
+    obj: Context,
+    name: str,
+    generator: str | None,
+    params: tuple[str, ...],
+    seed: int,
+    metric: str,
+    ground_truth_k: int,
+    force: bool,
+) -> None:
     """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
     from annbench.datasets.catalog import dataset_path, load_catalog, materialize
     from annbench.datasets.synthetic import make_synthetic
@@ -111,8 +150,10 @@ def datasets_make(obj: Context, name: str, generator: str | None, params: tuple[
         written = materialize(name, entry, obj.data_dir)
     else:
         if generator is None:
-            raise UserError(f"{name!r} is not a synthetic catalog recipe; pass --generator "
-                            "(gauss or blobs) and its parameters with -p KEY=VALUE")
+            raise UserError(
+                f"{name!r} is not a synthetic catalog recipe; pass --generator "
+                "(gauss or blobs) and its parameters with -p KEY=VALUE"
+            )
         dataset = make_synthetic(generator, _parse_params(params), seed=seed, metric=metric)
         written = save_with_ground_truth(dataset, path, k=ground_truth_k, overwrite=force)
     click.echo(f"wrote {written}")
@@ -133,7 +174,9 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
     else:
         entry = catalog_entry(name_or_url)
         if entry["kind"] != "download":
-            raise UserError(f"{name_or_url!r} is made, not fetched: `annbench datasets make {name_or_url}`")
+            raise UserError(
+                f"{name_or_url!r} is made, not fetched: `annbench datasets make {name_or_url}`"
+            )
         url, name, sha256 = entry["url"], name or name_or_url, sha256 or entry.get("sha256")
     path = fetch_dataset(url, name, obj.data_dir, sha256=sha256)
     from annbench.datasets.download import sha256_of
@@ -145,19 +188,40 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
 @click.argument("name")
 @click.argument("base", type=click.Path(path_type=Path))
 @click.option("--queries", type=click.Path(path_type=Path), help="Query vectors file.")
-@click.option("--n-queries", type=int, default=1000, show_default=True,
-              help="Without --queries: hold out this many base vectors as queries.")
-@click.option("--ground-truth", type=click.Path(path_type=Path),
-              help="Neighbour ids (.ivecs/.npy) to use instead of computing them.")
+@click.option(
+    "--n-queries",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Without --queries: hold out this many base vectors as queries.",
+)
+@click.option(
+    "--ground-truth",
+    type=click.Path(path_type=Path),
+    help="Neighbour ids (.ivecs/.npy) to use instead of computing them.",
+)
 @click.option("--labels", type=click.Path(path_type=Path), help="One label per base vector (.npy).")
-@click.option("--metric", type=click.Choice(["euclidean", "angular", "ip"]), default="euclidean",
-              show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(["euclidean", "angular", "ip"]),
+    default="euclidean",
+    show_default=True,
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the query split.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @pass_context
-def datasets_import(obj: Context, name: str, base: Path, queries: Path | None, n_queries: int,
-                    ground_truth: Path | None, labels: Path | None, metric: str, seed: int,
-                    force: bool) -> None:
+def datasets_import(
+    obj: Context,
+    name: str,
+    base: Path,
+    queries: Path | None,
+    n_queries: int,
+    ground_truth: Path | None,
+    labels: Path | None,
+    metric: str,
+    seed: int,
+    force: bool,
+) -> None:
     """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
     from annbench.datasets.catalog import dataset_path
     from annbench.datasets.formats import import_vectors
@@ -166,8 +230,15 @@ def datasets_import(obj: Context, name: str, base: Path, queries: Path | None, n
     path = dataset_path(name, obj.data_dir)
     if path.exists() and not force:
         raise UserError(f"{path} already exists; pass --force to replace it")
-    dataset = import_vectors(base, metric=metric, queries_path=queries, n_queries=n_queries,
-                             seed=seed, ground_truth_path=ground_truth, labels_path=labels)
+    dataset = import_vectors(
+        base,
+        metric=metric,
+        queries_path=queries,
+        n_queries=n_queries,
+        seed=seed,
+        ground_truth_path=ground_truth,
+        labels_path=labels,
+    )
     click.echo(f"wrote {save_with_ground_truth(dataset, path, overwrite=force)}")
 
 
@@ -193,8 +264,13 @@ def datasets_info(obj: Context, name: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(path_type=Path))
-@click.option("--executor", type=click.Choice(["process", "inline"]), default="process",
-              show_default=True, help="Where each job runs.")
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "inline"]),
+    default="process",
+    show_default=True,
+    help="Where each job runs.",
+)
 @click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
 @click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
 @pass_context
@@ -217,8 +293,11 @@ def run(obj: Context, spec: Path | None, executor: str, force: bool, timeout: fl
     click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
     failed = sum(outcome.status == "failed" for outcome in outcomes)
     if failed:
-        click.echo(f"{failed} of {len(jobs)} jobs failed; see the status and error columns "
-                   "of `annbench results`", err=True)
+        click.echo(
+            f"{failed} of {len(jobs)} jobs failed; see the status and error columns "
+            "of `annbench results`",
+            err=True,
+        )
 
 
 def _table(frame) -> str:
@@ -229,8 +308,13 @@ def _table(frame) -> str:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
 @pass_context
@@ -254,8 +338,11 @@ def results(obj: Context, fmt: str, dataset: str | None, all_columns: bool) -> N
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: RESULTS_DIR/plots).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/plots).",
+)
 @click.option("--x", "x", default="recall", show_default=True, help="Metric on the x axis.")
 @click.option("--y", "y", default="qps", show_default=True, help="Metric on the y axis (log).")
 @pass_context
@@ -269,7 +356,9 @@ def plot(obj: Context, out: Path | None, x: str, y: str) -> None:
         raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
     for column in (x, y):
         if column not in frame.columns:
-            raise UserError(f"unknown metric {column!r}; try recall, recall_tolerant, qps, build_time_s")
+            raise UserError(
+                f"unknown metric {column!r}; try recall, recall_tolerant, qps, build_time_s"
+            )
     for path in plot_pareto(frame, out or obj.results_dir / "plots", x=x, y=y):
         click.echo(f"wrote {path}")
 
@@ -280,15 +369,27 @@ def adapters_list(as_json: bool) -> None:
     """The adapters annbench can run, with their grids."""
     from annbench.adapters.registry import discover
 
-    rows = [{"name": s.name, "library": s.library, "version": s.library_version(),
-             "metrics": list(s.metrics), "exact": s.exact, "build": s.build_grid,
-             "query": s.query_grid, "folder": str(s.folder)} for s in discover().values()]
+    rows = [
+        {
+            "name": s.name,
+            "library": s.library,
+            "version": s.library_version(),
+            "metrics": list(s.metrics),
+            "exact": s.exact,
+            "build": s.build_grid,
+            "query": s.query_grid,
+            "folder": str(s.folder),
+        }
+        for s in discover().values()
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['name']:<12} {row['library'] or '':<10} {row['version']:<8} "
-                   f"build {row['build']} query {row['query']}")
+        click.echo(
+            f"{row['name']:<12} {row['library'] or '':<10} {row['version']:<8} "
+            f"build {row['build']} query {row['query']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

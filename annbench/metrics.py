@@ -43,8 +43,11 @@ def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray, k: int) -> np.ndarr
 
 
 def tolerant_recall_at_k(
-    found_distances: np.ndarray, true_distances: np.ndarray, k: int,
-    found_ids: np.ndarray | None = None, epsilon: float = TOLERANCE,
+    found_distances: np.ndarray,
+    true_distances: np.ndarray,
+    k: int,
+    found_ids: np.ndarray | None = None,
+    epsilon: float = TOLERANCE,
 ) -> np.ndarray:
     """Per-query share of returned neighbours within the k-th true distance plus ``epsilon``.
 
@@ -52,6 +55,8 @@ def tolerant_recall_at_k(
     pass ``found_ids`` so that -1 padding and repeats are not counted.
     """
     found = np.asarray(found_distances, dtype=np.float64)[:, :k]
+    if np.asarray(true_distances).shape[1] < k:
+        raise ValueError(f"ground truth holds fewer than k={k} distances per query")
     threshold = np.asarray(true_distances, dtype=np.float64)[:, k - 1 : k] + epsilon
     within = found <= threshold
     if found_ids is not None:

@@ -125,8 +125,10 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
         raise UserError(f"{where}: expected a mapping with keys {sorted(EXPERIMENT_KEYS)}")
     unknown = sorted(set(raw) - EXPERIMENT_KEYS)
     if unknown:
-        raise UserError(f"{where}: unknown key {', '.join(map(repr, unknown))}; "
-                        f"allowed keys: {', '.join(sorted(EXPERIMENT_KEYS))}")
+        raise UserError(
+            f"{where}: unknown key {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(sorted(EXPERIMENT_KEYS))}"
+        )
     for key in ("datasets", "adapters"):
         if not raw.get(key):
             raise UserError(f"{where}: '{key}' must list at least one entry")
@@ -140,9 +142,13 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
             raise UserError(f"{where}: '{key}' must be a positive integer, got {merged[key]!r}")
     adapters = [_adapter_entry(entry, where) for entry in merged["adapters"]]
     return Experiment(
-        datasets=[str(d) for d in datasets], adapters=adapters, k=merged["k"],
-        repeats=merged["repeats"], warmup=int(merged["warmup"]),
-        timeout=float(merged["timeout"]), seeds=[int(s) for s in seeds],
+        datasets=[str(d) for d in datasets],
+        adapters=adapters,
+        k=merged["k"],
+        repeats=merged["repeats"],
+        warmup=int(merged["warmup"]),
+        timeout=float(merged["timeout"]),
+        seeds=[int(s) for s in seeds],
     )
 
 
@@ -153,9 +159,15 @@ def _adapter_entry(entry: Any, where: str) -> dict[str, Any]:
         raise UserError(f"{where}: each adapter is a name or a mapping with 'name'")
     unknown = sorted(set(entry) - ADAPTER_KEYS)
     if unknown:
-        raise UserError(f"{where}: adapter {entry['name']!r} has unknown key "
-                        f"{', '.join(map(repr, unknown))}; allowed: build, query")
-    return {"name": entry["name"], "build": entry.get("build") or {}, "query": entry.get("query") or {}}
+        raise UserError(
+            f"{where}: adapter {entry['name']!r} has unknown key "
+            f"{', '.join(map(repr, unknown))}; allowed: build, query"
+        )
+    return {
+        "name": entry["name"],
+        "build": entry.get("build") or {},
+        "query": entry.get("query") or {},
+    }
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -174,8 +186,10 @@ def _override(spec_grid: dict, overrides: dict, adapter: str, section: str) -> d
     return {k: (v if isinstance(v, list) else [v]) for k, v in {**spec_grid, **overrides}.items()}
 
 
-def expand(experiment: Experiment, data_dir: str | os.PathLike, *, progress: bool | None = None) -> list[Job]:
-    """Resolve datasets and adapters and return one Job per (dataset, adapter, build point, seed)."""
+def expand(
+    experiment: Experiment, data_dir: str | os.PathLike, *, progress: bool | None = None
+) -> list[Job]:
+    """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed)."""
     from annbench.adapters.registry import discover
     from annbench.datasets.catalog import resolve_dataset
     from annbench.datasets.store import dataset_hash, dataset_info
@@ -208,13 +222,24 @@ def expand(experiment: Experiment, data_dir: str | os.PathLike, *, progress: boo
                     f"dataset {name!r}; remove one of them from the experiment"
                 )
             for build_point, seed in itertools.product(grid_points(build), experiment.seeds):
-                jobs.append(Job(
-                    dataset=info["name"], dataset_path=str(Path(path).resolve()),
-                    dataset_hash=digest, metric=info["metric"], adapter=spec.name,
-                    adapter_module=str(spec.module_path), adapter_class=spec.class_name,
-                    adapter_version=spec.library_version(), build_params=build_point,
-                    query_params=grid_points(query), k=experiment.k, seed=seed,
-                    repeats=experiment.repeats, warmup=experiment.warmup,
-                    timeout_s=experiment.timeout, exact=spec.exact,
-                ))
+                jobs.append(
+                    Job(
+                        dataset=info["name"],
+                        dataset_path=str(Path(path).resolve()),
+                        dataset_hash=digest,
+                        metric=info["metric"],
+                        adapter=spec.name,
+                        adapter_module=str(spec.module_path),
+                        adapter_class=spec.class_name,
+                        adapter_version=spec.library_version(),
+                        build_params=build_point,
+                        query_params=grid_points(query),
+                        k=experiment.k,
+                        seed=seed,
+                        repeats=experiment.repeats,
+                        warmup=experiment.warmup,
+                        timeout_s=experiment.timeout,
+                        exact=spec.exact,
+                    )
+                )
     return jobs

@@ -133,7 +133,9 @@ def read_result(path: str | os.PathLike) -> RunResult:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise UserError(f"{path} is not a readable result file ({exc}); delete it to rerun") from None
+        raise UserError(
+            f"{path} is not a readable result file ({exc}); delete it to rerun"
+        ) from None
     with f:
         version = int(f.attrs.get("schema_version", 0))
         if version > SCHEMA_VERSION:
@@ -150,7 +152,12 @@ def read_result(path: str | os.PathLike) -> RunResult:
             started_at=str(attrs.get("started_at", "")),
             finished_at=str(attrs.get("finished_at", "")),
         )
-        for key in ("build_time_ns", "index_memory_bytes", "build_rss_delta_bytes", "peak_rss_bytes"):
+        for key in (
+            "build_time_ns",
+            "index_memory_bytes",
+            "build_rss_delta_bytes",
+            "peak_rss_bytes",
+        ):
             value = int(attrs.get(key, -1))
             setattr(result, key, None if value < 0 else value)
         if "ground_truth" in f:
@@ -161,12 +168,15 @@ def read_result(path: str | os.PathLike) -> RunResult:
         points = f.get("points", {})
         for key in sorted(points, key=int):
             group = points[key]
-            result.points.append(SweepPoint(
-                query_params=json.loads(group.attrs["query_params"]),
-                ids=group["ids"][:], distances=group["distances"][:],
-                true_distances=group["true_distances"][:],
-                search_times_ns=group["search_times_ns"][:].tolist(),
-            ))
+            result.points.append(
+                SweepPoint(
+                    query_params=json.loads(group.attrs["query_params"]),
+                    ids=group["ids"][:],
+                    distances=group["distances"][:],
+                    true_distances=group["true_distances"][:],
+                    search_times_ns=group["search_times_ns"][:].tolist(),
+                )
+            )
     return result
 
 

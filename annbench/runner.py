@@ -53,7 +53,8 @@ def run_sweep(
         outcome = Outcome(job, summary["status"], path, summary["error"], summary["build_time_s"])
         outcomes.append(outcome)
         if echo:
-            detail = (f"build {outcome.build_time_s:.2f} s" if outcome.status == "ok"
-                      else outcome.error)
+            detail = (
+                f"build {outcome.build_time_s:.2f} s" if outcome.status == "ok" else outcome.error
+            )
             echo(f"{prefix}: {outcome.status}, {detail}")
     return outcomes

@@ -76,8 +76,11 @@ def measure(job: Job) -> RunResult:
     rss_after = _rss_bytes()
     del ordered
     result = RunResult(
-        job=job, build_time_ns=build_ns, build_rss_delta_bytes=rss_after - rss_before,
-        index_memory_bytes=adapter.memory_bytes(), insertion_order=order,
+        job=job,
+        build_time_ns=build_ns,
+        build_rss_delta_bytes=rss_after - rss_before,
+        index_memory_bytes=adapter.memory_bytes(),
+        insertion_order=order,
         ground_truth_ids=dataset.neighbors[:, : job.k],
         ground_truth_distances=dataset.distances[:, : job.k],
     )

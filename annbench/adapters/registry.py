@@ -19,7 +19,15 @@ from annbench.errors import UserError
 
 SPEC_FILE = "spec.yml"
 SPEC_KEYS = {
-    "name", "description", "module", "class", "library", "metrics", "exact", "build", "query",
+    "name",
+    "description",
+    "module",
+    "class",
+    "library",
+    "metrics",
+    "exact",
+    "build",
+    "query",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 
@@ -94,7 +102,9 @@ def read_spec(spec_file: Path) -> AdapterSpec:
         raise UserError(f"{spec_file} is not valid YAML: {str(exc).splitlines()[0]}") from None
     unknown = sorted(set(raw) - SPEC_KEYS)
     if unknown:
-        raise UserError(f"{spec_file}: unknown key {', '.join(unknown)}; allowed: {sorted(SPEC_KEYS)}")
+        raise UserError(
+            f"{spec_file}: unknown key {', '.join(unknown)}; allowed: {sorted(SPEC_KEYS)}"
+        )
     for key in ("module", "class", "metrics"):
         if key not in raw:
             raise UserError(f"{spec_file}: missing required key {key!r}")

@@ -53,7 +53,9 @@ def resolve_dataset(
         return path
     entry = catalog_entry(name)
     if not create:
-        raise UserError(f"dataset {name!r} is not in {data_dir}; run `annbench datasets make` or `fetch`")
+        raise UserError(
+            f"dataset {name!r} is not in {data_dir}; run `annbench datasets make` or `fetch`"
+        )
     return materialize(name, entry, data_dir, progress=progress)
 
 
@@ -66,20 +68,29 @@ def materialize(
         from annbench.groundtruth import save_with_ground_truth
 
         dataset = make_synthetic(
-            entry["generator"], entry.get("params"), seed=entry.get("seed", 0),
+            entry["generator"],
+            entry.get("params"),
+            seed=entry.get("seed", 0),
             metric=entry.get("metric", "euclidean"),
         )
         dataset.source["catalog_name"] = name
         return save_with_ground_truth(dataset, dataset_path(name, data_dir), progress=progress)
     if entry["kind"] == "download":
-        return fetch_dataset(entry["url"], name, data_dir, sha256=entry.get("sha256"), progress=progress)
+        return fetch_dataset(
+            entry["url"], name, data_dir, sha256=entry.get("sha256"), progress=progress
+        )
     raise UserError(f"catalog entry {name!r} has unknown kind {entry['kind']!r}")
 
 
 def fetch_dataset(
-    url: str, name: str, data_dir: str | os.PathLike, *, sha256: str | None, progress: bool | None = None
+    url: str,
+    name: str,
+    data_dir: str | os.PathLike,
+    *,
+    sha256: str | None,
+    progress: bool | None = None,
 ) -> Path:
-    """Download an ann-benchmarks-layout file and check that it loads; computes missing ground truth."""
+    """Download an ann-benchmarks-layout file, check that it loads, add missing ground truth."""
     from annbench.datasets.download import fetch
     from annbench.datasets.store import dataset_info, load_dataset
     from annbench.groundtruth import save_with_ground_truth
@@ -89,7 +100,9 @@ def fetch_dataset(
         info = dataset_info(path)
     except UserError as exc:
         path.unlink()
-        raise UserError(f"downloaded {url} but it is not a usable dataset file ({exc}); removed it") from None
+        raise UserError(
+            f"downloaded {url} but it is not a usable dataset file ({exc}); removed it"
+        ) from None
     if info["ground_truth_k"] == 0:
         save_with_ground_truth(load_dataset(path), path, overwrite=True, progress=progress)
     return path

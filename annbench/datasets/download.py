@@ -58,7 +58,9 @@ class ResumingDownloader:
         return None
 
 
-def fetch(url: str, dest: str | os.PathLike, sha256: str | None, *, progress: bool | None = None) -> Path:
+def fetch(
+    url: str, dest: str | os.PathLike, sha256: str | None, *, progress: bool | None = None
+) -> Path:
     """Download ``url`` to ``dest`` unless a file with the right hash is already there.
 
     With ``sha256`` given, a mismatching download is deleted and refused. An interrupted

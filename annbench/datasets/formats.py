@@ -58,8 +58,10 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     if not path.exists():
         raise UserError(f"{path} does not exist")
     if path.suffix not in SUFFIXES:
-        raise UserError(f"{path}: cannot import {path.suffix or 'a file without suffix'}; "
-                        f"supported: {', '.join(SUFFIXES)}")
+        raise UserError(
+            f"{path}: cannot import {path.suffix or 'a file without suffix'}; "
+            f"supported: {', '.join(SUFFIXES)}"
+        )
     if path.suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)

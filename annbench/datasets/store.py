@@ -115,11 +115,18 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset, *, overwrite: bool 
     os.close(fd)
     try:
         _write_h5(Path(tmp), dataset, base, queries, digest)
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; others may need to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return digest
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
@@ -162,9 +169,7 @@ def _metric_of(f, path) -> str:
     if metric == "cosine":
         metric = "angular"
     if metric not in METRICS:
-        raise UserError(
-            f"{path} uses distance {metric!r}; annbench supports {', '.join(METRICS)}"
-        )
+        raise UserError(f"{path} uses distance {metric!r}; annbench supports {', '.join(METRICS)}")
     point_type = f.attrs.get("point_type", "float")
     if isinstance(point_type, bytes):
         point_type = point_type.decode()

@@ -7,6 +7,7 @@ the kernel's out-of-memory killer) is recorded as a failed run with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,8 +23,12 @@ STDERR_TAIL_LINES = 3
 def run(job: Job, results_dir: str | Path) -> Path:
     command = [sys.executable, "-m", "annbench.worker", str(results_dir)]
     proc = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         _, stderr = proc.communicate(job.to_json(), timeout=job.timeout_s)
@@ -40,10 +45,8 @@ def run(job: Job, results_dir: str | Path) -> Path:
 
 
 def _kill(proc: subprocess.Popen, job: Job, results_dir: str | Path) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
     partial = result_path(results_dir, job)
     partial.with_name(partial.name + PARTIAL).unlink(missing_ok=True)

@@ -1,0 +1,91 @@
+"""annbench against the raw libraries, measured side by side in one run (`make bench`).
+
+Timings on shared machines are noisy; the ratios, measured in alternation in the same
+process, are what to read. Each figure is the median of several alternating rounds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+ROUNDS = 5
+
+
+def median_seconds(function, rounds: int = ROUNDS) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        function()
+        times.append((time.perf_counter_ns() - start) / 1e9)
+    return statistics.median(times)
+
+
+def bench_ground_truth(n: int = 200_000, n_queries: int = 2_000, dim: int = 64, k: int = 100):
+    import faiss
+
+    from annbench.groundtruth import exact_knn
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, dim), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, dim), dtype=np.float32)
+
+    def direct():
+        index = faiss.IndexFlatL2(dim)
+        index.add(base)
+        index.search(queries, k)
+
+    def harness():
+        exact_knn(base, queries, "euclidean", k, progress=False)
+
+    direct(), harness()  # warm up BLAS threads and caches
+    ours, theirs = [], []
+    for _ in range(ROUNDS):
+        theirs.append(median_seconds(direct, 1))
+        ours.append(median_seconds(harness, 1))
+    ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
+    print(
+        f"ground truth {n} x {dim}, {n_queries} queries, k={k}: annbench {ours_s:.3f} s, "
+        f"faiss IndexFlatL2 add+search {theirs_s:.3f} s, ratio {ours_s / theirs_s:.3f} "
+        "(goal <= 1.1)"
+    )
+
+
+def bench_hnswlib_query(n: int = 100_000, n_queries: int = 1_000, dim: int = 64, k: int = 10):
+    from annbench.adapters.registry import get_adapter, load_adapter_class
+    from annbench.worker import timed_search
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, dim), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, dim), dtype=np.float32)
+    spec = get_adapter("hnswlib")
+    adapter = load_adapter_class(spec.module_path, spec.class_name)(
+        "euclidean", M=16, ef_construction=128
+    )
+    adapter.build(base, np.arange(n))
+    for ef in (10, 40, 160):
+        adapter.set_query_params(ef=ef)
+        harness_qps, direct_qps = [], []
+        for _ in range(ROUNDS):
+            _, _, times = timed_search(adapter, queries, k, warmup=1, repeats=3)
+            harness_qps.append(n_queries / (statistics.median(times) / 1e9))
+            adapter.index.knn_query(queries, k=k)
+            direct_qps.append(
+                n_queries / median_seconds(lambda: adapter.index.knn_query(queries, k=k), 3)
+            )
+        ours, theirs = statistics.median(harness_qps), statistics.median(direct_qps)
+        print(
+            f"hnswlib batch query {n} x {dim}, ef={ef}: annbench-reported {ours:,.0f} QPS, "
+            f"direct knn_query {theirs:,.0f} QPS, ratio {ours / theirs:.3f} (goal >= 0.97)"
+        )
+
+
+def main() -> None:
+    bench_ground_truth()
+    bench_hnswlib_query()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny seeded datasets and a CLI runner that captures one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from annbench.datasets.synthetic import make_synthetic
+from annbench.groundtruth import save_with_ground_truth
+
+TEST_ALGORITHMS = Path(__file__).parent / "algorithms"
+ANN_BENCHMARKS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ann-benchmarks"
+
+
+@pytest.fixture
+def make_dataset(tmp_path):
+    """make_dataset(name, generator="blobs", metric="euclidean", seed=0, **params) -> path."""
+
+    def make(
+        name: str = "tiny",
+        generator: str = "blobs",
+        metric: str = "euclidean",
+        seed: int = 0,
+        **params,
+    ) -> Path:
+        params = {"n": 2000, "n_queries": 50, "dim": 16, **params}
+        dataset = make_synthetic(generator, params, seed=seed, metric=metric)
+        return save_with_ground_truth(
+            dataset, tmp_path / "datasets" / f"{name}.hdf5", progress=False
+        )
+
+    return make
+
+
+@pytest.fixture
+def test_adapters(monkeypatch):
+    """Make the misbehaving test adapters (sleepy, crashy, liar) discoverable, here and in
+    worker subprocesses."""
+    monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(TEST_ALGORITHMS))
+    return TEST_ALGORITHMS
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli(*args) -> (exit status, stdout, stderr), running annbench's real entry point."""
+    from annbench.cli import main
+
+    def invoke(*args: str):
+        status = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return invoke
