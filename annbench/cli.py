@@ -166,7 +166,7 @@ def datasets_make(
 @pass_context
 def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str | None) -> None:
     """Download a catalog dataset or an ann-benchmarks-layout HDF5 file by URL."""
-    from annbench.datasets.catalog import catalog_entry, fetch_dataset
+    from annbench.datasets.catalog import catalog_entry, download_sha256, fetch_dataset
 
     if "://" in name_or_url:
         url = name_or_url
@@ -179,9 +179,7 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
             )
         url, name, sha256 = entry["url"], name or name_or_url, sha256 or entry.get("sha256")
     path = fetch_dataset(url, name, obj.data_dir, sha256=sha256)
-    from annbench.datasets.download import sha256_of
-
-    click.echo(f"wrote {path} (sha256 {sha256_of(path)})")
+    click.echo(f"wrote {path} (sha256 {download_sha256(path)} as downloaded; pin it with --sha256)")
 
 
 @datasets.command("import")

@@ -82,8 +82,43 @@ def bench_hnswlib_query(n: int = 100_000, n_queries: int = 1_000, dim: int = 64,
         )
 
 
+GT_MEMORY_CODE = """
+import resource, sys, numpy as np
+from annbench.groundtruth import exact_knn
+n, dim, metric = 1_000_000, 128, sys.argv[1]
+rng = np.random.default_rng(0)
+base = rng.standard_normal((n, dim), dtype=np.float32)
+queries = rng.standard_normal((1000, dim), dtype=np.float32)
+exact_knn(base[:2048], queries[:10], metric, 100, progress=False)  # load faiss and BLAS first
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+exact_knn(base, queries, metric, 100, progress=False)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print((base.nbytes + max(peak - before, 0)) / base.nbytes)
+"""
+
+
+def bench_ground_truth_memory() -> None:
+    """Peak memory of exact ground truth on a 1M x 128 base, as a multiple of the base."""
+    import subprocess
+    import sys
+
+    for metric in ("euclidean", "angular"):
+        out = subprocess.run(
+            [sys.executable, "-c", GT_MEMORY_CODE, metric],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        ratio = float(out.stdout.strip())
+        print(
+            f"ground truth memory, 1M x 128 {metric}: base + peak extra = {ratio:.3f} x base "
+            "(goal <= 1.5)"
+        )
+
+
 def main() -> None:
     bench_ground_truth()
+    bench_ground_truth_memory()
     bench_hnswlib_query()
 
 

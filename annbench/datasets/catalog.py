@@ -91,11 +91,14 @@ def fetch_dataset(
     progress: bool | None = None,
 ) -> Path:
     """Download an ann-benchmarks-layout file, check that it loads, add missing ground truth."""
-    from annbench.datasets.download import fetch
+    from annbench.datasets.download import fetch, sha256_of
     from annbench.datasets.store import dataset_info, load_dataset
     from annbench.groundtruth import save_with_ground_truth
 
-    path = fetch(url, dataset_path(name, data_dir), sha256, progress=progress)
+    target = dataset_path(name, data_dir)
+    if target.exists() and sha256 and download_sha256(target) == sha256.lower():
+        return target  # already fetched (and perhaps given ground truth since)
+    path = fetch(url, target, sha256, progress=progress)
     try:
         info = dataset_info(path)
     except UserError as exc:
@@ -104,5 +107,19 @@ def fetch_dataset(
             f"downloaded {url} but it is not a usable dataset file ({exc}); removed it"
         ) from None
     if info["ground_truth_k"] == 0:
-        save_with_ground_truth(load_dataset(path), path, overwrite=True, progress=progress)
+        dataset = load_dataset(path)
+        dataset.source.update(url=url, download_sha256=sha256_of(path))
+        save_with_ground_truth(dataset, path, overwrite=True, progress=progress)
     return path
+
+
+def download_sha256(path: str | os.PathLike) -> str:
+    """sha256 of the file as downloaded, even after annbench added ground truth to it."""
+    from annbench.datasets.download import sha256_of
+    from annbench.datasets.store import dataset_info
+
+    try:
+        recorded = dataset_info(path)["source"].get("download_sha256")
+    except UserError:
+        recorded = None
+    return recorded or sha256_of(path)

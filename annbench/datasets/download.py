@@ -31,7 +31,10 @@ class ResumingDownloader:
         if check_only:
             return requests.head(url, timeout=TIMEOUT_S, allow_redirects=True).ok
         offset = self.part_path.stat().st_size if self.part_path.exists() else 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        # identity encoding: the bytes on disk are the file's bytes, so a range resumes them
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
             if response.status_code == 416:  # the part file already holds everything
                 os.replace(self.part_path, output_file)
@@ -51,11 +54,23 @@ class ResumingDownloader:
                     disable=self.progress is False,
                 ) as bar,
             ):
-                for chunk in response.iter_content(CHUNK_BYTES):
+                for chunk in _received(response):
                     out.write(chunk)
                     bar.update(len(chunk))
         os.replace(self.part_path, output_file)
         return None
+
+
+def _received(response):
+    """Chunks as they arrive, so an interrupted transfer keeps every byte it received
+    (``iter_content`` drops a partly filled chunk when the connection breaks)."""
+    import requests
+    import urllib3
+
+    try:
+        yield from response.raw.stream(CHUNK_BYTES, decode_content=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
 
 
 def fetch(

@@ -65,7 +65,7 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
     if path.suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, EOFError, OSError) as exc:
             raise UserError(f"{path} is not a valid .npy array ({exc})") from None
     else:
         array = read_vecs(path)
@@ -91,6 +91,11 @@ def import_vectors(
     """
     base = read_array(base_path).astype(np.float32)
     labels = read_array_1d(labels_path) if labels_path else None
+    if labels is not None and len(labels) != len(base):
+        raise UserError(
+            f"{labels_path} holds {len(labels)} labels for {len(base)} vectors in {base_path}; "
+            "give exactly one label per vector"
+        )
     source: dict = {"imported_from": str(base_path), "seed": seed}
     if queries_path is not None:
         queries = read_array(queries_path).astype(np.float32)
@@ -126,5 +131,12 @@ def import_vectors(
 
 def read_array_1d(path: str | os.PathLike) -> np.ndarray:
     """Labels: a .npy vector (or an (n, 1) texmex/npy array)."""
-    array = np.load(path, allow_pickle=False) if str(path).endswith(".npy") else read_vecs(path)
-    return np.asarray(array).reshape(-1)
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False).reshape(-1)
+        except (ValueError, EOFError, OSError) as exc:
+            raise UserError(f"{path} is not a valid .npy array ({exc})") from None
+    return read_vecs(path).reshape(-1)
