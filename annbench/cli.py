@@ -102,6 +102,16 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
+def _new_dataset_path(name: str, data_dir: Path, force: bool) -> Path:
+    """Where a new dataset will go; refused up front if it would replace a file unasked."""
+    from annbench.datasets.catalog import dataset_path
+
+    path = dataset_path(name, data_dir)
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to replace it")
+    return path
+
+
 @datasets.command("make")
 @click.argument("name")
 @click.option(
@@ -136,13 +146,11 @@ def datasets_make(
     force: bool,
 ) -> None:
     """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
-    from annbench.datasets.catalog import dataset_path, load_catalog, materialize
+    from annbench.datasets.catalog import load_catalog, materialize
     from annbench.datasets.synthetic import make_synthetic
     from annbench.groundtruth import save_with_ground_truth
 
-    path = dataset_path(name, obj.data_dir)
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass --force to replace it")
+    path = _new_dataset_path(name, obj.data_dir, force)
     entry = load_catalog().get(name)
     if generator is None and entry is not None and entry["kind"] == "synthetic" and not params:
         if force:
@@ -221,13 +229,10 @@ def datasets_import(
     force: bool,
 ) -> None:
     """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
-    from annbench.datasets.catalog import dataset_path
     from annbench.datasets.formats import import_vectors
     from annbench.groundtruth import save_with_ground_truth
 
-    path = dataset_path(name, obj.data_dir)
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass --force to replace it")
+    path = _new_dataset_path(name, obj.data_dir, force)
     dataset = import_vectors(
         base,
         metric=metric,

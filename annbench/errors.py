@@ -11,3 +11,13 @@ class UserError(Exception):
 
 class AdapterError(Exception):
     """An adapter misbehaved (crashed, returned malformed output, unsupported metric)."""
+
+
+def refuse_unknown_keys(mapping: dict, allowed: set[str], where: str) -> None:
+    """One clear line naming the unknown keys of a spec mapping and the allowed ones."""
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise UserError(
+            f"{where}: unknown key {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(sorted(allowed))}"
+        )

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annbench.errors import UserError
+from annbench.errors import UserError, refuse_unknown_keys
 
 EXPERIMENT_KEYS = {"datasets", "adapters", "k", "repeats", "warmup", "timeout", "seeds"}
 ADAPTER_KEYS = {"name", "build", "query"}
@@ -123,12 +123,7 @@ def read_experiment(path: str | os.PathLike) -> Experiment:
 def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with keys {sorted(EXPERIMENT_KEYS)}")
-    unknown = sorted(set(raw) - EXPERIMENT_KEYS)
-    if unknown:
-        raise UserError(
-            f"{where}: unknown key {', '.join(map(repr, unknown))}; "
-            f"allowed keys: {', '.join(sorted(EXPERIMENT_KEYS))}"
-        )
+    refuse_unknown_keys(raw, EXPERIMENT_KEYS, where)
     for key in ("datasets", "adapters"):
         if not raw.get(key):
             raise UserError(f"{where}: '{key}' must list at least one entry")
@@ -157,12 +152,7 @@ def _adapter_entry(entry: Any, where: str) -> dict[str, Any]:
         return {"name": entry, "build": {}, "query": {}}
     if not isinstance(entry, dict) or "name" not in entry:
         raise UserError(f"{where}: each adapter is a name or a mapping with 'name'")
-    unknown = sorted(set(entry) - ADAPTER_KEYS)
-    if unknown:
-        raise UserError(
-            f"{where}: adapter {entry['name']!r} has unknown key "
-            f"{', '.join(map(repr, unknown))}; allowed: build, query"
-        )
+    refuse_unknown_keys(entry, ADAPTER_KEYS, f"{where}: adapter {entry['name']!r}")
     return {
         "name": entry["name"],
         "build": entry.get("build") or {},

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from annbench.errors import UserError
+from annbench.errors import UserError, refuse_unknown_keys
 
 SPEC_FILE = "spec.yml"
 SPEC_KEYS = {
@@ -100,11 +100,7 @@ def read_spec(spec_file: Path) -> AdapterSpec:
         raw = yaml.safe_load(spec_file.read_text()) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"{spec_file} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    unknown = sorted(set(raw) - SPEC_KEYS)
-    if unknown:
-        raise UserError(
-            f"{spec_file}: unknown key {', '.join(unknown)}; allowed: {sorted(SPEC_KEYS)}"
-        )
+    refuse_unknown_keys(raw, SPEC_KEYS, str(spec_file))
     for key in ("module", "class", "metrics"):
         if key not in raw:
             raise UserError(f"{spec_file}: missing required key {key!r}")

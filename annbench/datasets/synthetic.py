@@ -82,7 +82,10 @@ def make_synthetic(
             f"generator {name!r} has no parameter {', '.join(unknown)}; "
             f"it takes: {', '.join(defaults)}"
         )
-    merged = {**defaults, **{key: _coerce(defaults[key], value) for key, value in params.items()}}
+    merged = {
+        **defaults,
+        **{key: _coerce(key, defaults[key], value) for key, value in params.items()},
+    }
     for key in ("n", "n_queries", "dim"):
         if merged[key] < 1:
             raise UserError(f"generator {name!r}: {key} must be >= 1, got {merged[key]}")
@@ -91,11 +94,16 @@ def make_synthetic(
     return Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
 
 
-def _coerce(default: Any, value: Any) -> Any:
+def _coerce(key: str, default: Any, value: Any) -> Any:
     """Turn a command-line string into the type of the parameter's default."""
-    if isinstance(value, str) and not isinstance(default, str):
-        try:
-            return type(default)(float(value)) if isinstance(default, int) else type(default)(value)
-        except ValueError:
-            raise UserError(f"cannot read {value!r} as {type(default).__name__}") from None
-    return value
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise UserError(f"parameter {key}: cannot read {value!r} as a number") from None
+    if isinstance(default, int):
+        if not number.is_integer():
+            raise UserError(f"parameter {key}: {value!r} is not a whole number")
+        return int(number)
+    return number
