@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,15 +15,12 @@ from annbench.groundtruth import (
     with_ground_truth,
 )
 
-ANN_BENCHMARKS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ann-benchmarks"
+from .conftest import ann_benchmarks_file
+
 METRICS = ("euclidean", "angular", "ip")
 
 
-def fixture_path(metric: str) -> Path:
-    path = ANN_BENCHMARKS_DATA / f"random-xs-20-{metric}.hdf5"
-    if not path.exists():
-        pytest.skip(f"ann-benchmarks fixture {path} is absent (shared data not checked out)")
-    return path
+fixture_path = ann_benchmarks_file
 
 
 def brute_force(base, queries, metric, k):

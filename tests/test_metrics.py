@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,14 +13,9 @@ from annbench.datasets.store import load_dataset
 from annbench.groundtruth import exact_distances
 from annbench.metrics import queries_per_second, recall_at_k, tolerant_recall_at_k
 
-ANN_BENCHMARKS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ann-benchmarks"
+from .conftest import ann_benchmarks_file
 
-
-def fixture_path(metric: str) -> Path:
-    path = ANN_BENCHMARKS_DATA / f"random-xs-20-{metric}.hdf5"
-    if not path.exists():
-        pytest.skip(f"ann-benchmarks fixture {path} is absent (shared data not checked out)")
-    return path
+fixture_path = ann_benchmarks_file
 
 
 TRUTH = np.array(

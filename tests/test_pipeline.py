@@ -11,7 +11,7 @@ from annbench.groundtruth import exact_knn
 from annbench.plan import expand, parse_experiment
 from annbench.runner import run_sweep
 
-from .conftest import ANN_BENCHMARKS_DATA
+from .conftest import ann_benchmarks_file
 
 
 def sweep(tmp_path, datasets, adapters, executor="inline", **options):
@@ -90,9 +90,7 @@ def test_file_written_with_plain_h5py_in_ann_benchmarks_layout_loads_and_runs(tm
 
 @pytest.mark.parametrize("metric", ["euclidean", "angular"])
 def test_real_ann_benchmarks_file_runs_with_exact_recall(tmp_path, metric):
-    path = ANN_BENCHMARKS_DATA / f"random-xs-20-{metric}.hdf5"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
+    path = ann_benchmarks_file(metric)
     _, outcomes, frame = sweep(tmp_path, [str(path)], ["faiss-flat"], k=10)
     assert outcomes[0].status == "ok"
     assert frame["recall_tolerant"].iloc[0] == 1.0

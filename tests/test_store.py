@@ -21,15 +21,12 @@ from annbench.datasets.store import (
 )
 from annbench.errors import UserError
 
-ANN_BENCHMARKS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ann-benchmarks"
+from .conftest import ann_benchmarks_file
+
 FIXTURE_METRICS = ("euclidean", "angular")
 
 
-def fixture_path(metric: str) -> Path:
-    path = ANN_BENCHMARKS_DATA / f"random-xs-20-{metric}.hdf5"
-    if not path.exists():
-        pytest.skip(f"ann-benchmarks fixture {path} is absent (shared data not checked out)")
-    return path
+fixture_path = ann_benchmarks_file
 
 
 def small_dataset(
