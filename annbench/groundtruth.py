@@ -47,6 +47,19 @@ def exact_knn(
     Distances follow the dataset-file convention: L2 for euclidean, 1 - cos for angular,
     -<q, x> for ip. ``k`` is clipped to the base size.
     """
+    ids = candidate_ids(base, queries, metric, k, progress=progress)
+    return refine(base, queries, ids, metric)
+
+
+def candidate_ids(
+    base: np.ndarray,
+    queries: np.ndarray,
+    metric: str,
+    k: int = 100,
+    *,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """The ids of each query's k nearest base vectors by faiss's float32 kernel, unordered."""
     import faiss
     from tqdm.auto import tqdm
 
@@ -65,11 +78,10 @@ def exact_knn(
     for start in tqdm(starts, desc="ground truth", unit="block", disable=progress is False):
         block = base[start : start + rows]
         block = normalized(block) if metric == "angular" else _as_float32(block)
-        block_k = min(k, len(block))
-        scores, ids = faiss.knn(query_block, block, block_k, metric=faiss_metric)
+        scores, ids = faiss.knn(query_block, block, min(k, len(block)), metric=faiss_metric)
         heap.add_result(scores, ids + start)
     heap.finalize()
-    return refine(base, queries, heap.I, metric)
+    return heap.I
 
 
 def refine(

@@ -7,7 +7,9 @@ An experiment names datasets, adapters (optionally overriding grid values) and k
     repeats: 3          # measured passes per query-sweep point, after `warmup`
     warmup: 1
     timeout: 900        # seconds per job
-    seeds: [0]          # one build per seed
+    seeds: [0]          # one build per seed (the seed also drives a seeded insertion order)
+    orders: [original]  # insertion orders, an axis like a build parameter (annbench.orders)
+    build_threads: 1    # threads for the index build (default: the library's own choice)
     adapters:
       - faiss-flat
       - name: hnswlib
@@ -29,10 +31,29 @@ from pathlib import Path
 from typing import Any
 
 from annbench.errors import UserError, refuse_unknown_keys
+from annbench.orders import NEEDS_LABELS, NEEDS_LID, check_order
 
-EXPERIMENT_KEYS = {"datasets", "adapters", "k", "repeats", "warmup", "timeout", "seeds"}
+EXPERIMENT_KEYS = {
+    "datasets",
+    "adapters",
+    "k",
+    "repeats",
+    "warmup",
+    "timeout",
+    "seeds",
+    "orders",
+    "build_threads",
+}
 ADAPTER_KEYS = {"name", "build", "query"}
-DEFAULTS = {"k": 10, "repeats": 3, "warmup": 1, "timeout": 900, "seeds": [0]}
+DEFAULTS = {
+    "k": 10,
+    "repeats": 3,
+    "warmup": 1,
+    "timeout": 900,
+    "seeds": [0],
+    "orders": ["original"],
+    "build_threads": None,
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,7 @@ class Job:
     repeats: int = 3
     warmup: int = 1
     timeout_s: float = 900.0
+    build_threads: int | None = None
     exact: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -73,6 +95,7 @@ class Job:
             "k": self.k,
             "seed": self.seed,
             "order": self.insertion_order,
+            "build_threads": self.build_threads,
         }
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -81,7 +104,8 @@ class Job:
     def label(self) -> str:
         """Human name of the run: adapter(build params)."""
         params = ", ".join(f"{k}={v}" for k, v in sorted(self.build_params.items()))
-        return f"{self.adapter}({params})" if params else self.adapter
+        name = f"{self.adapter}({params})" if params else self.adapter
+        return name if self.insertion_order == "original" else f"{name} [{self.insertion_order}]"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -100,6 +124,8 @@ class Experiment:
     warmup: int = 1
     timeout: float = 900
     seeds: list[int] = field(default_factory=lambda: [0])
+    orders: list[str] = field(default_factory=lambda: ["original"])
+    build_threads: int | None = None
 
 
 def default_experiment_path() -> Path:
@@ -132,6 +158,13 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
     datasets = [datasets] if isinstance(datasets, str) else list(datasets)
     seeds = merged["seeds"]
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    orders = merged["orders"]
+    orders = [orders] if isinstance(orders, str) else list(orders)
+    for order in orders:
+        check_order(order)
+    threads = merged["build_threads"]
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise UserError(f"{where}: 'build_threads' must be a positive integer, got {threads!r}")
     for key in ("k", "repeats"):
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise UserError(f"{where}: '{key}' must be a positive integer, got {merged[key]!r}")
@@ -144,6 +177,8 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
         warmup=int(merged["warmup"]),
         timeout=float(merged["timeout"]),
         seeds=[int(s) for s in seeds],
+        orders=orders,
+        build_threads=threads,
     )
 
 
@@ -182,7 +217,7 @@ def expand(
     """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed)."""
     from annbench.adapters.registry import discover
     from annbench.datasets.catalog import resolve_dataset
-    from annbench.datasets.store import dataset_hash, dataset_info
+    from annbench.datasets.store import dataset_hash
 
     registry = discover()
     chosen = []
@@ -198,12 +233,7 @@ def expand(
     jobs = []
     for name in experiment.datasets:
         path = resolve_dataset(name, data_dir, progress=progress)
-        info = dataset_info(path)
-        if experiment.k > info["ground_truth_k"]:
-            raise UserError(
-                f"k={experiment.k} is larger than the {info['ground_truth_k']} neighbours stored "
-                f"in {path}; lower k or rebuild the dataset's ground truth"
-            )
+        info = _checked_info(path, name, experiment, progress)
         digest = dataset_hash(path)
         for spec, build, query in chosen:
             if info["metric"] not in spec.metrics:
@@ -211,7 +241,9 @@ def expand(
                     f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
                     f"dataset {name!r}; remove one of them from the experiment"
                 )
-            for build_point, seed in itertools.product(grid_points(build), experiment.seeds):
+            for build_point, order, seed in itertools.product(
+                grid_points(build), experiment.orders, experiment.seeds
+            ):
                 jobs.append(
                     Job(
                         dataset=info["name"],
@@ -226,10 +258,35 @@ def expand(
                         query_params=grid_points(query),
                         k=experiment.k,
                         seed=seed,
+                        insertion_order=order,
                         repeats=experiment.repeats,
                         warmup=experiment.warmup,
                         timeout_s=experiment.timeout,
+                        build_threads=experiment.build_threads,
                         exact=spec.exact,
                     )
                 )
     return jobs
+
+
+def _checked_info(path: Path, name: str, experiment: Experiment, progress) -> dict[str, Any]:
+    """The dataset's info after checking k and the orders' needs (computing LID if needed)."""
+    from annbench.datasets.annotate import ensure_intrinsic
+    from annbench.datasets.store import dataset_info
+
+    info = dataset_info(path)
+    if experiment.k > info["ground_truth_k"]:
+        raise UserError(
+            f"k={experiment.k} is larger than the {info['ground_truth_k']} neighbours stored "
+            f"in {path}; lower k or rebuild the dataset's ground truth"
+        )
+    label_orders = sorted(NEEDS_LABELS & set(experiment.orders))
+    if label_orders and not info["has_labels"]:
+        raise UserError(
+            f"insertion order {', '.join(label_orders)} needs labels, and dataset {name!r} has "
+            "none; drop those orders or use a dataset with labels (e.g. blobs)"
+        )
+    if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
+        ensure_intrinsic(path, progress=progress)
+        info = dataset_info(path)
+    return info

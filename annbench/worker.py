@@ -6,6 +6,7 @@ wrong inside the adapter is caught here and stored as a failed run with its reas
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import resource
 import sys
@@ -64,15 +65,18 @@ def measure(job: Job) -> RunResult:
     base, queries = dataset.base, dataset.queries
     if job.metric == "angular":
         base, queries = normalized(base), normalized(queries)
-    order = insertion_order(job.insertion_order, len(base), job.seed)
+    order = insertion_order(
+        job.insertion_order, len(base), job.seed, labels=dataset.labels, lid=dataset.lid
+    )
     adapter = load_adapter_class(job.adapter_module, job.adapter_class)(
-        job.metric, seed=job.seed, **job.build_params
+        job.metric, seed=job.seed, build_threads=job.build_threads, **job.build_params
     )
     ordered = base if job.insertion_order == "original" else np.ascontiguousarray(base[order])
     rss_before = _rss_bytes()
-    start = time.perf_counter_ns()
-    adapter.build(ordered, order.copy())
-    build_ns = time.perf_counter_ns() - start
+    with thread_limit(job.build_threads):
+        start = time.perf_counter_ns()
+        adapter.build(ordered, order.copy())
+        build_ns = time.perf_counter_ns() - start
     rss_after = _rss_bytes()
     del ordered
     result = RunResult(
@@ -93,6 +97,15 @@ def measure(job: Job) -> RunResult:
     adapter.close()
     result.peak_rss_bytes = _peak_rss_bytes()
     return result
+
+
+def thread_limit(threads: int | None):
+    """Cap OpenMP and BLAS thread pools (faiss, numpy) for a block; no-op for None."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads)
 
 
 def timed_search(adapter, queries: np.ndarray, k: int, warmup: int, repeats: int):

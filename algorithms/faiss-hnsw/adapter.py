@@ -11,6 +11,7 @@ class FaissHNSW(Adapter):
         metric = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
         self.hnsw = faiss.IndexHNSWFlat(base.shape[1], int(self.build_params.get("M", 16)), metric)
         self.hnsw.hnsw.efConstruction = int(self.build_params.get("ef_construction", 40))
+        self.hnsw.hnsw.rng = faiss.RandomGenerator(self.seed)  # the level of each inserted node
         self.index = faiss.IndexIDMap(self.hnsw)
         self.index.add_with_ids(base, ids.astype(np.int64))
 

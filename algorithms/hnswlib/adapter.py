@@ -15,9 +15,10 @@ class Hnswlib(Adapter):
             max_elements=len(base),
             M=int(self.build_params.get("M", 16)),
             ef_construction=int(self.build_params.get("ef_construction", 200)),
-            random_seed=self.seed,
+            # hnswlib's level generator (minstd) treats seed 0 as 1: shift so 0, 1, 2 differ
+            random_seed=self.seed + 1,
         )
-        self.index.add_items(base, ids, num_threads=int(self.build_params.get("num_threads", -1)))
+        self.index.add_items(base, ids, num_threads=self.build_threads or -1)
 
     def set_query_params(self, ef: int = 10) -> None:
         self.index.set_ef(int(ef))

@@ -5,6 +5,10 @@ The harness, not the adapter, decides everything about a run: it applies the ins
 every call, and names the run. For the angular metric the harness hands over unit-normalised
 vectors, so an adapter may treat angular as inner product.
 
+The worker caps OpenMP and BLAS pools to ``build_threads`` around ``build``; an adapter whose
+library starts its own threads (hnswlib) passes ``self.build_threads`` on itself. Randomised
+builds take ``self.seed``.
+
 An adapter returns, for each query, ``k`` original ids and the library's own distances, padded
 with -1 ids when it finds fewer than ``k``. The harness recomputes true distances itself.
 """
@@ -24,7 +28,9 @@ class Adapter:
     #: metrics the adapter supports; the spec file's ``metrics`` must agree.
     metrics: tuple[str, ...] = ("euclidean", "angular", "ip")
 
-    def __init__(self, metric: str, *, seed: int = 0, **build_params: Any) -> None:
+    def __init__(
+        self, metric: str, *, seed: int = 0, build_threads: int | None = None, **build_params: Any
+    ) -> None:
         if metric not in self.metrics:
             raise AdapterError(
                 f"{type(self).__name__} does not support metric {metric!r} "
@@ -32,6 +38,7 @@ class Adapter:
             )
         self.metric = metric
         self.seed = seed
+        self.build_threads = build_threads  # None: the library's default
         self.build_params = build_params
         self.query_params: dict[str, Any] = {}
 

@@ -6,9 +6,11 @@ Layout (readable by any h5py code that expects ann-benchmarks files):
 - ``neighbors`` (nq, K) exact neighbour ids, ``distances`` (nq, K) their distances,
 - attrs ``distance`` (euclidean | angular | ip), ``point_type`` ("float"), ``dimension``, ``type``.
 
-annbench adds ``labels`` (n,) when the base vectors have categories, and the attributes
-``annbench_format_version``, ``annbench_source`` (JSON: generator or origin, parameters, seed)
-and ``annbench_content_hash`` (sha256 of metric, base and queries).
+annbench adds ``labels`` (n,) when the base vectors have categories, ``lid`` (n,) once the
+pointwise local intrinsic dimensionality has been estimated, and the attributes
+``annbench_format_version``, ``annbench_source`` (JSON: generator or origin, parameters, seed),
+``annbench_intrinsic`` (JSON: global intrinsic-dimension estimates and the LID's k) and
+``annbench_content_hash`` (sha256 of metric, base and queries).
 
 Distances follow the ann-benchmarks definitions: euclidean is the L2 distance (not squared),
 angular is the cosine distance 1 - cos(a, b), and ip is the negated inner product, so that for
@@ -44,6 +46,8 @@ class Dataset:
     distances: np.ndarray | None = None
     labels: np.ndarray | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    lid: np.ndarray | None = None
+    intrinsic: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.check()
@@ -83,11 +87,13 @@ class Dataset:
                     f"ground truth shapes {self.neighbors.shape} / {self.distances.shape} "
                     f"do not match {len(self.queries)} queries"
                 )
-        if self.labels is not None and self.labels.shape != (len(self.base),):
-            raise UserError(
-                f"labels must hold one entry per base vector ({len(self.base)}), "
-                f"got shape {self.labels.shape}"
-            )
+        for name in ("labels", "lid"):
+            values = getattr(self, name)
+            if values is not None and values.shape != (len(self.base),):
+                raise UserError(
+                    f"{name} must hold one entry per base vector ({len(self.base)}), "
+                    f"got shape {values.shape}"
+                )
 
 
 def content_hash(base: np.ndarray, queries: np.ndarray, metric: str) -> str:
@@ -146,6 +152,9 @@ def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
         f.create_dataset("distances", data=dataset.distances.astype(np.float32))
         if dataset.labels is not None:
             f.create_dataset("labels", data=np.asarray(dataset.labels, dtype=np.int64))
+        if dataset.lid is not None:
+            f.create_dataset("lid", data=np.asarray(dataset.lid, dtype=np.float64))
+        f.attrs["annbench_intrinsic"] = json.dumps(dataset.intrinsic, sort_keys=True)
 
 
 def _open(path: str | os.PathLike):
@@ -194,6 +203,8 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             distances=np.asarray(f["distances"][:], dtype=np.float32) if has_gt else None,
             labels=np.asarray(f["labels"][:]) if "labels" in f else None,
             source=json.loads(f.attrs.get("annbench_source", "{}")),
+            lid=np.asarray(f["lid"][:]) if "lid" in f else None,
+            intrinsic=json.loads(f.attrs.get("annbench_intrinsic", "{}")),
         )
 
 
@@ -211,6 +222,8 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
             "dimension": int(f["train"].shape[1]),
             "ground_truth_k": int(f["neighbors"].shape[1]) if "neighbors" in f else 0,
             "has_labels": "labels" in f,
+            "has_lid": "lid" in f,
+            "intrinsic": json.loads(f.attrs.get("annbench_intrinsic", "{}")),
             "format_version": int(f.attrs.get("annbench_format_version", 0)),
             "source": json.loads(f.attrs.get("annbench_source", "{}")),
             "content_hash": str(stored_hash) if stored_hash is not None else None,

@@ -53,7 +53,70 @@ def blobs(
     return base, queries, labels.astype(np.int64)
 
 
-GENERATORS: dict[str, Callable[..., Arrays]] = {"gauss": gauss, "blobs": blobs}
+def _check_subspace(dim: int, d_int: int, noise: float) -> None:
+    if not 1 <= d_int <= dim:
+        raise UserError(f"d_int={d_int} must be between 1 and the ambient dimension dim={dim}")
+    if noise < 0:
+        raise UserError(f"noise must be >= 0, got {noise}")
+
+
+def subspace(
+    rng: np.random.Generator,
+    n: int = 10_000,
+    n_queries: int = 100,
+    dim: int = 1024,
+    d_int: int = 16,
+    noise: float = 0.0,
+) -> Arrays:
+    """Points X = C U on a random d_int-dimensional linear subspace of R^dim.
+
+    U holds d_int orthonormal vectors (Gram-Schmidt, via QR), C is standard normal; optional
+    isotropic noise of standard deviation ``noise`` lifts the data off the subspace.
+    """
+    _check_subspace(dim, d_int, noise)
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, d_int)))
+    points = rng.standard_normal((n + n_queries, d_int)) @ basis.T
+    if noise:
+        points += rng.normal(0.0, noise, size=points.shape)
+    points = points.astype(np.float32)
+    return points[:n], points[n:], None
+
+
+def manifold(
+    rng: np.random.Generator,
+    n: int = 10_000,
+    n_queries: int = 100,
+    dim: int = 128,
+    d_int: int = 4,
+    noise: float = 0.0,
+    frequency: float = 1.0,
+) -> Arrays:
+    """A curved d_int-dimensional manifold in R^dim: a smooth random map of a normal latent.
+
+    f(z) = A sin(W z + b) with random frequencies W ~ N(0, frequency^2), phases b and mixing
+    A: locally d_int-dimensional, but curved, so PCA needs many more than d_int components.
+    """
+    _check_subspace(dim, d_int, noise)
+    features = 2 * dim
+    frequencies = rng.normal(0.0, frequency, size=(d_int, features))
+    phases = rng.uniform(0.0, 2 * np.pi, size=features)
+    mixing = rng.standard_normal((features, dim)) / np.sqrt(features)
+    latent = rng.standard_normal((n + n_queries, d_int))
+    points = np.sin(latent @ frequencies + phases) @ mixing
+    if noise:
+        points += rng.normal(0.0, noise, size=points.shape)
+    points = points.astype(np.float32)
+    return points[:n], points[n:], None
+
+
+GENERATORS: dict[str, Callable[..., Arrays]] = {
+    "gauss": gauss,
+    "blobs": blobs,
+    "subspace": subspace,
+    "manifold": manifold,
+}
+#: generators whose realised intrinsic dimension is measured and stored with the data
+MEASURED = {"subspace", "manifold"}
 
 
 def generator_params(name: str) -> dict[str, Any]:
@@ -91,7 +154,12 @@ def make_synthetic(
             raise UserError(f"generator {name!r}: {key} must be >= 1, got {merged[key]}")
     base, queries, labels = _generator(name)(np.random.default_rng(seed), **merged)
     source = {"generator": name, "params": merged, "seed": seed}
-    return Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
+    dataset = Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
+    if name in MEASURED:
+        from annbench.datasets.annotate import annotate_intrinsic
+
+        annotate_intrinsic(dataset, progress=False)
+    return dataset
 
 
 def _coerce(key: str, default: Any, value: Any) -> Any:

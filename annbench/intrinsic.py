@@ -1,0 +1,91 @@
+"""Intrinsic dimensionality: pointwise LID and global estimates. Pure functions of arrays.
+
+- ``pointwise_lid``: Levina-Bickel maximum likelihood over each vector's k nearest neighbours,
+  LID(x) = (k - 1) / sum_j log(r_k / r_j), with r_1 <= ... <= r_k the distances from x to its
+  k nearest other base vectors (the convention scikit-dimension's MLE uses). Neighbours are
+  found exactly with faiss and their distances re-scored in float64.
+- ``pca_dimension``: number of principal components that explain 99% of the variance.
+- ``twonn_dimension``: TwoNN (Facco et al. 2017): a line through the origin fitted to
+  -log(1 - F(mu)) against log(mu), mu = r_2 / r_1, leaving out the largest 10% of mu.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import UserError
+
+DEFAULT_LID_K = 100
+PCA_VARIANCE = 0.99
+TWONN_DISCARD = 0.1
+
+
+def neighbour_distances(base: np.ndarray, k: int, *, progress: bool | None = None) -> np.ndarray:
+    """float64 distances from every base vector to its k nearest *other* base vectors, ascending."""
+    from annbench.groundtruth import candidate_ids, exact_distances
+
+    n = len(base)
+    if not 1 <= k < n:
+        raise UserError(f"need 1 <= k < n for neighbour statistics; got k={k} with n={n} vectors")
+    ids = candidate_ids(base, base, "euclidean", k + 1, progress=progress)
+    distances = exact_distances(base, base, ids, "euclidean")
+    distances[ids == np.arange(n)[:, None]] = np.inf  # a vector is not its own neighbour
+    return np.sort(distances, axis=1)[:, :k]
+
+
+def lid_from_distances(distances: np.ndarray) -> np.ndarray:
+    """Pointwise MLE from sorted neighbour distances (n, k)."""
+    k = distances.shape[1]
+    with np.errstate(divide="ignore"):
+        log_ratios = np.log(distances[:, -1:] / distances).sum(axis=1)
+        return (k - 1) / log_ratios
+
+
+def pointwise_lid(
+    base: np.ndarray, k: int = DEFAULT_LID_K, *, progress: bool | None = None
+) -> np.ndarray:
+    """Local intrinsic dimensionality of every base vector (MLE over k neighbours)."""
+    return lid_from_distances(neighbour_distances(base, k, progress=progress))
+
+
+def pca_dimension(base: np.ndarray, variance: float = PCA_VARIANCE) -> int:
+    """Principal components needed to explain ``variance`` of the total variance."""
+    centred = np.asarray(base, dtype=np.float64)
+    centred = centred - centred.mean(axis=0)
+    eigenvalues = np.linalg.eigvalsh(centred.T @ centred)[::-1]
+    explained = np.cumsum(eigenvalues) / eigenvalues.sum()
+    return int(np.searchsorted(explained, variance - 1e-12) + 1)
+
+
+def twonn_from_distances(distances: np.ndarray, discard: float = TWONN_DISCARD) -> float:
+    """TwoNN from sorted neighbour distances (at least two columns)."""
+    r1, r2 = distances[:, 0], distances[:, 1]
+    valid = r1 > 0
+    mu = np.sort(r2[valid] / r1[valid])
+    n = len(mu)
+    keep = int(np.floor(n * (1 - discard)))
+    x = np.log(mu[:keep])
+    y = -np.log(1 - np.arange(1, keep + 1) / n)
+    return float((x @ y) / (x @ x))
+
+
+def twonn_dimension(base: np.ndarray, *, progress: bool | None = None) -> float:
+    return twonn_from_distances(neighbour_distances(base, 2, progress=progress))
+
+
+def describe(
+    base: np.ndarray, k: int = DEFAULT_LID_K, *, progress: bool | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Pointwise LID and the global estimates, from one neighbour search."""
+    distances = neighbour_distances(base, max(k, 2), progress=progress)
+    lid = lid_from_distances(distances[:, :k])
+    finite = lid[np.isfinite(lid)]
+    return lid, {
+        "lid_k": k,
+        "pca99": pca_dimension(base),
+        "twonn": twonn_from_distances(distances),
+        "mle_mean": float(finite.mean()) if len(finite) else float("nan"),
+        "mle_median": float(np.median(finite)) if len(finite) else float("nan"),
+    }
