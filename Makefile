@@ -31,6 +31,7 @@ format: install
 	$(BIN)/ruff check --fix annbench algorithms tests benchmarks
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

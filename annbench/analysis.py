@@ -34,3 +34,54 @@ def qps_at_recall(front, target: float, x: str = "recall", y: str = "qps") -> fl
     below = below.iloc[-1]
     share = (target - below[x]) / (above[x] - below[x])
     return float(np.exp(np.log(below[y]) + share * (np.log(above[y]) - np.log(below[y]))))
+
+
+def mean_confidence_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t confidence interval (0 for a single value)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, 0.0
+    sem = values.std(ddof=1) / np.sqrt(len(values))
+    return mean, float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * sem)
+
+
+def order_effect(frame, baseline: str = "random"):
+    """Mean recall per (dataset, adapter, query params, order) over seeds, with its 95% CI.
+
+    ``gap_pp``: difference to ``baseline`` in percentage points; ``beyond_ci``: the gap exceeds
+    the order's own CI half-width; ``p_welch``: Welch's t-test of the order against the baseline
+    (NaN where either has fewer than two seeds or no spread).
+    """
+    import pandas as pd
+    from scipy import stats
+
+    ok = frame[frame["status"] == "ok"]
+    keys = ["dataset", "adapter", "query_params"]
+    rows = []
+    for (dataset, adapter, query), setting in ok.groupby(keys, sort=True):
+        reference = setting.loc[setting["insertion_order"] == baseline, "recall"].to_numpy()
+        reference_mean = reference.mean() if len(reference) else np.nan
+        for order, group in setting.groupby("insertion_order", sort=True):
+            recalls = group["recall"].to_numpy()
+            mean, half = mean_confidence_interval(recalls)
+            gap = 100 * (mean - reference_mean)
+            with np.errstate(all="ignore"):
+                p_value = stats.ttest_ind(recalls, reference, equal_var=False).pvalue
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "adapter": adapter,
+                    "query_params": query,
+                    "order": order,
+                    "seeds": len(recalls),
+                    "recall": mean,
+                    "ci95": half,
+                    "gap_pp": gap,
+                    "beyond_ci": bool(abs(gap) > 100 * half) if order != baseline else False,
+                    "p_welch": float(p_value) if order != baseline else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)

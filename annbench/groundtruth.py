@@ -75,7 +75,7 @@ def candidate_ids(
     heap = faiss.ResultHeap(len(queries), k, keep_max=by_similarity)
     rows = _block_rows(base.shape[1])
     starts = range(0, n, rows)
-    for start in tqdm(starts, desc="ground truth", unit="block", disable=progress is False):
+    for start in tqdm(starts, desc="exact k-NN", unit="block", disable=progress is False):
         block = base[start : start + rows]
         block = normalized(block) if metric == "angular" else _as_float32(block)
         scores, ids = faiss.knn(query_block, block, min(k, len(block)), metric=faiss_metric)

@@ -1,4 +1,4 @@
-"""matplotlib figures drawn from the results frame."""
+"""matplotlib figures drawn from the results frame (or tables derived from it)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,31 @@ from pathlib import Path
 from annbench.analysis import pareto_front
 
 
-def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps") -> list[Path]:
-    """One recall-vs-QPS figure per dataset (log QPS, one frontier line per adapter), written as
-    PNG and SVG; returns the files written."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    return plt
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    """Write ``fig`` as STEM.png and STEM.svg and close it."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in ("png", "svg"):
+        path = stem.with_name(f"{stem.name}.{suffix}")
+        fig.savefig(path, dpi=120)
+        written.append(path)
+    _pyplot().close(fig)
+    return written
+
+
+def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps") -> list[Path]:
+    """One recall-vs-QPS figure per dataset (log QPS, one frontier line per adapter), written as
+    PNG and SVG; returns the files written."""
+    plt = _pyplot()
     written = []
     ok = frame[frame["status"] == "ok"]
     for dataset, rows in ok.groupby("dataset", sort=True):
@@ -30,9 +45,40 @@ def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps"
         ax.set_title(f"{dataset}: {x} vs {y} (Pareto frontier per adapter; up and right is better)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-        for suffix in ("png", "svg"):
-            path = out_dir / f"{dataset}-{x}-{y}.{suffix}"
-            fig.savefig(path, dpi=120)
-            written.append(path)
-        plt.close(fig)
+        written += _save(fig, Path(out_dir) / f"{dataset}-{x}-{y}")
     return written
+
+
+def plot_order_effect(table, stem: str | Path) -> list[Path]:
+    """Mean recall per insertion order with 95% confidence intervals, one panel per adapter
+    and query setting."""
+    plt = _pyplot()
+    panels = list(table.groupby(["adapter", "query_params"], sort=True))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4 * len(panels), 4.5), layout="constrained", squeeze=False
+    )
+    for ax, ((adapter, query), rows) in zip(axes[0], panels):
+        ax.bar(rows["order"], rows["recall"], yerr=rows["ci95"], capsize=3, color="tab:blue")
+        low = max(0.0, (rows["recall"] - rows["ci95"]).min() - 0.05)
+        ax.set_ylim(low, min(1.0, (rows["recall"] + rows["ci95"]).max() + 0.02))
+        ax.set_title(f"{adapter}, {query}", fontsize="small")
+        ax.set_ylabel("mean recall (95% CI over seeds)")
+        ax.tick_params(axis="x", labelrotation=60, labelsize="small")
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(f"{table['dataset'].iloc[0]}: recall by insertion order")
+    return _save(fig, Path(stem))
+
+
+def plot_recall_vs_dimension(table, stem: str | Path, x: str = "mle_mean") -> list[Path]:
+    """Recall against the measured intrinsic dimension, one line per adapter and query setting."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    for (adapter, query), rows in table.groupby(["adapter", "query_params"], sort=True):
+        rows = rows.sort_values(x)
+        ax.plot(rows[x], rows["recall"], marker="o", label=f"{adapter}, {query}")
+    ax.set_xlabel({"mle_mean": "measured intrinsic dimension (mean pointwise MLE LID)"}.get(x, x))
+    ax.set_ylabel("recall@k")
+    ax.set_title("recall against intrinsic dimension")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(stem))
