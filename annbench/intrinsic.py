@@ -35,10 +35,20 @@ def neighbour_distances(base: np.ndarray, k: int, *, progress: bool | None = Non
     return np.sort(distances, axis=1)[:, :k]
 
 
+def check_lid_k(k: int) -> None:
+    if k < 2:
+        raise UserError(f"the MLE LID needs k >= 2 neighbours, got k={k}")
+
+
 def lid_from_distances(distances: np.ndarray) -> np.ndarray:
-    """Pointwise MLE from sorted neighbour distances (n, k)."""
+    """Pointwise MLE from sorted neighbour distances (n, k).
+
+    Exact duplicates give degenerate values: 0 when a copy is among the neighbours, NaN when
+    all k neighbours are copies, +inf when all k neighbours coincide with one another.
+    """
     k = distances.shape[1]
-    with np.errstate(divide="ignore"):
+    check_lid_k(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
         log_ratios = np.log(distances[:, -1:] / distances).sum(axis=1)
         return (k - 1) / log_ratios
 
@@ -79,6 +89,7 @@ def describe(
     base: np.ndarray, k: int = DEFAULT_LID_K, *, progress: bool | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Pointwise LID and the global estimates, from one neighbour search."""
+    check_lid_k(k)
     distances = neighbour_distances(base, max(k, 2), progress=progress)
     lid = lid_from_distances(distances[:, :k])
     finite = lid[np.isfinite(lid)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from annbench.datasets.store import Dataset, load_dataset, write_dataset
 from annbench.groundtruth import normalized
-from annbench.intrinsic import DEFAULT_LID_K, describe
+from annbench.intrinsic import DEFAULT_LID_K, check_lid_k, describe
 
 
 def annotate_intrinsic(
@@ -18,6 +18,7 @@ def annotate_intrinsic(
     For the angular metric the estimates are taken on unit-normalised vectors, the geometry an
     angular index sees.
     """
+    check_lid_k(k)
     base = normalized(dataset.base) if dataset.metric == "angular" else dataset.base
     dataset.lid, dataset.intrinsic = describe(base, min(k, len(base) - 1), progress=progress)
     return dataset
@@ -27,6 +28,7 @@ def ensure_intrinsic(
     path: str | os.PathLike, k: int = DEFAULT_LID_K, *, progress: bool | None = None
 ) -> Dataset:
     """The dataset at ``path`` with LID for this k, computed and stored in the file if missing."""
+    check_lid_k(k)
     dataset = load_dataset(path)
     wanted_k = min(k, len(dataset.base) - 1)
     if dataset.lid is None or dataset.intrinsic.get("lid_k") != wanted_k:
