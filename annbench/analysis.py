@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -68,7 +70,8 @@ def order_effect(frame, baseline: str = "random"):
             recalls = group["recall"].to_numpy()
             mean, half = mean_confidence_interval(recalls)
             gap = 100 * (mean - reference_mean)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # identical samples: NaN
                 p_value = stats.ttest_ind(recalls, reference, equal_var=False).pvalue
             rows.append(
                 {
