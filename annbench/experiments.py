@@ -65,7 +65,7 @@ def order_experiment(
         warmup=0,
         seeds=list(range(seeds)),
         orders=list(orders),
-        build_threads=1,
+        build_threads=[1],
     )
 
 

@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from annbench.metrics import queries_per_second, recall_at_k, tolerant_recall_at_k
+from annbench.metrics import (
+    latency_summary,
+    recall_at_k,
+    recall_distribution,
+    timing_summary,
+    tolerant_recall_at_k,
+)
 from annbench.results import RunResult, read_result, result_files
 
 COLUMNS = [
@@ -20,6 +26,9 @@ COLUMNS = [
     "label",
     "build_params",
     "query_params",
+    "mode",
+    "search_threads",
+    "build_threads",
     "k",
     "seed",
     "insertion_order",
@@ -27,8 +36,22 @@ COLUMNS = [
     "error",
     "recall",
     "recall_tolerant",
+    "recall_zero_share",
+    "recall_full_share",
+    "recall_p05",
     "qps",
+    "qps_min",
     "qps_max",
+    "qps_iqr",
+    "qps_ci_low",
+    "qps_ci_high",
+    "cv",
+    "unstable",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "latency_mean_ms",
     "search_time_s",
     "build_time_s",
     "index_memory_bytes",
@@ -41,25 +64,37 @@ COLUMNS = [
 ]
 
 
-def load_frame(results_dir: str | os.PathLike):
-    """Every stored result under ``results_dir`` as a DataFrame (empty if there are none)."""
+def load_frame(results_dir: str | os.PathLike, *, per_query: bool = False):
+    """Every stored result under ``results_dir`` as a DataFrame (empty if there are none).
+
+    With ``per_query`` each row also holds ``recall_per_query``, an array over the queries.
+    """
     import pandas as pd
 
-    rows = [row for path in result_files(results_dir) for row in result_rows(read_result(path))]
-    return pd.DataFrame(rows, columns=None if rows else COLUMNS)
+    rows = [
+        row
+        for path in result_files(results_dir)
+        for row in result_rows(read_result(path), per_query=per_query)
+    ]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    leading = [c for c in COLUMNS if c in frame.columns]
+    return frame[leading + [c for c in frame.columns if c not in leading]]
 
 
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
-def result_rows(result: RunResult) -> list[dict[str, Any]]:
+def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str, Any]]:
     job = result.job
     common = {
         "dataset": job.dataset,
         "adapter": job.adapter,
         "label": job.label,
         "build_params": _params_text(job.build_params),
+        "build_threads": job.build_threads,
         "k": job.k,
         "seed": job.seed,
         "insertion_order": job.insertion_order,
@@ -75,38 +110,29 @@ def result_rows(result: RunResult) -> list[dict[str, Any]]:
         **{f"build.{key}": value for key, value in job.build_params.items()},
     }
     if result.status != "ok" or not result.points:
-        return [
-            {
-                **common,
-                "query_params": "",
-                "recall": np.nan,
-                "recall_tolerant": np.nan,
-                "qps": np.nan,
-                "qps_max": np.nan,
-                "search_time_s": np.nan,
-                "n_queries": 0,
-            }
-        ]
+        return [{**common, "query_params": "", "n_queries": 0}]
     rows = []
     for point in result.points:
         n_queries = len(point.ids)
-        times_s = np.asarray(point.search_times_ns, dtype=np.float64) / 1e9
-        median_s = float(np.median(times_s))
-        rows.append(
-            {
-                **common,
-                "query_params": _params_text(point.query_params),
-                **{f"query.{key}": value for key, value in point.query_params.items()},
-                "recall": float(recall_at_k(point.ids, result.ground_truth_ids, job.k).mean()),
-                "recall_tolerant": float(
-                    tolerant_recall_at_k(
-                        point.true_distances, result.ground_truth_distances, job.k, point.ids
-                    ).mean()
-                ),
-                "qps": queries_per_second(n_queries, median_s),
-                "qps_max": queries_per_second(n_queries, float(times_s.min())),
-                "search_time_s": median_s,
-                "n_queries": n_queries,
-            }
+        recalls = recall_at_k(point.ids, result.ground_truth_ids, job.k)
+        tolerant = tolerant_recall_at_k(
+            point.true_distances, result.ground_truth_distances, job.k, point.ids
         )
+        row = {
+            **common,
+            "query_params": _params_text(point.query_params),
+            **{f"query.{key}": value for key, value in point.query_params.items()},
+            "mode": point.mode,
+            "search_threads": point.search_threads,
+            "recall": float(recalls.mean()),
+            "recall_tolerant": float(tolerant.mean()),
+            **recall_distribution(recalls),
+            **timing_summary(point.search_times_ns, n_queries),
+            **latency_summary(point.latencies_ns),
+            "search_time_s": float(np.median(point.search_times_ns)) / 1e9,
+            "n_queries": n_queries,
+        }
+        if per_query:
+            row["recall_per_query"] = recalls
+        rows.append(row)
     return rows

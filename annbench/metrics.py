@@ -66,3 +66,62 @@ def tolerant_recall_at_k(
 
 def queries_per_second(n_queries: int, seconds: float) -> float:
     return n_queries / seconds if seconds > 0 else float("inf")
+
+
+CV_THRESHOLD = 0.10
+LATENCY_PERCENTILES = {"p50": 50, "p95": 95, "p99": 99, "p999": 99.9}
+
+
+def timing_summary(times_ns, n_queries: int, level: float = 0.95) -> dict[str, float | bool]:
+    """QPS figures from the measured passes (one total time per repeat, in ns).
+
+    qps: from the median pass; qps_min / qps_max: slowest / fastest pass; qps_iqr: interquartile
+    range of per-pass QPS; qps_ci_low / qps_ci_high: Student-t interval of the mean per-pass QPS;
+    cv: coefficient of variation of the pass times; unstable: cv above ``CV_THRESHOLD``.
+    """
+    from scipy import stats
+
+    seconds = np.asarray(times_ns, dtype=np.float64) / 1e9
+    per_pass = n_queries / seconds
+    mean = per_pass.mean()
+    if len(seconds) > 1:
+        cv = float(seconds.std(ddof=1) / seconds.mean())
+        half = stats.t.ppf(0.5 + level / 2, len(seconds) - 1) * per_pass.std(ddof=1)
+        half /= np.sqrt(len(seconds))
+    else:
+        cv, half = 0.0, np.nan
+    q1, q3 = np.percentile(per_pass, [25, 75])
+    return {
+        "qps": queries_per_second(n_queries, float(np.median(seconds))),
+        "qps_min": float(per_pass.min()),
+        "qps_max": float(per_pass.max()),
+        "qps_iqr": float(q3 - q1),
+        "qps_ci_low": float(mean - half),
+        "qps_ci_high": float(mean + half),
+        "cv": cv,
+        "unstable": bool(cv > CV_THRESHOLD),
+    }
+
+
+def latency_summary(latencies_ns) -> dict[str, float]:
+    """Per-query latency percentiles and mean in milliseconds (all repeats pooled)."""
+    if latencies_ns is None:
+        return {f"latency_{name}_ms": np.nan for name in [*LATENCY_PERCENTILES, "mean"]}
+    values = np.asarray(latencies_ns, dtype=np.float64).ravel() / 1e6
+    summary = {
+        f"latency_{name}_ms": float(np.percentile(values, q))
+        for name, q in LATENCY_PERCENTILES.items()
+    }
+    summary["latency_mean_ms"] = float(values.mean())
+    return summary
+
+
+def recall_distribution(per_query: np.ndarray) -> dict[str, float]:
+    """How recall spreads over queries: the share with recall 0 and with full recall, and the
+    5th percentile."""
+    per_query = np.asarray(per_query, dtype=np.float64)
+    return {
+        "recall_zero_share": float((per_query == 0).mean()),
+        "recall_full_share": float((per_query == 1).mean()),
+        "recall_p05": float(np.percentile(per_query, 5)),
+    }

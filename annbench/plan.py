@@ -9,7 +9,9 @@ An experiment names datasets, adapters (optionally overriding grid values) and k
     timeout: 900        # seconds per job
     seeds: [0]          # one build per seed (the seed also drives a seeded insertion order)
     orders: [original]  # insertion orders, an axis like a build parameter (annbench.orders)
-    build_threads: 1    # threads for the index build (default: the library's own choice)
+    build_threads: [1, 2]   # an axis of builds (default null: the library's own choice)
+    search_threads: [1, 2]  # per build, every query point is measured with each
+    modes: [batch, single]  # batch: all queries in one call; single: one call per query
     adapters:
       - faiss-flat
       - name: hnswlib
@@ -43,7 +45,10 @@ EXPERIMENT_KEYS = {
     "seeds",
     "orders",
     "build_threads",
+    "search_threads",
+    "modes",
 }
+MODES = ("batch", "single")
 ADAPTER_KEYS = {"name", "build", "query"}
 DEFAULTS = {
     "k": 10,
@@ -52,7 +57,9 @@ DEFAULTS = {
     "timeout": 900,
     "seeds": [0],
     "orders": ["original"],
-    "build_threads": None,
+    "build_threads": [None],
+    "search_threads": [None],
+    "modes": ["batch"],
 }
 
 
@@ -80,6 +87,8 @@ class Job:
     warmup: int = 1
     timeout_s: float = 900.0
     build_threads: int | None = None
+    search_threads: list[int | None] = field(default_factory=lambda: [None])
+    modes: list[str] = field(default_factory=lambda: ["batch"])
     exact: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +105,9 @@ class Job:
             "seed": self.seed,
             "order": self.insertion_order,
             "build_threads": self.build_threads,
+            "search_threads": self.search_threads,
+            "modes": self.modes,
+            "repeats": [self.warmup, self.repeats],
         }
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -125,7 +137,9 @@ class Experiment:
     timeout: float = 900
     seeds: list[int] = field(default_factory=lambda: [0])
     orders: list[str] = field(default_factory=lambda: ["original"])
-    build_threads: int | None = None
+    build_threads: list[int | None] = field(default_factory=lambda: [None])
+    search_threads: list[int | None] = field(default_factory=lambda: [None])
+    modes: list[str] = field(default_factory=lambda: ["batch"])
 
 
 def default_experiment_path() -> Path:
@@ -156,15 +170,16 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
     merged = {**DEFAULTS, **raw}
     datasets = merged["datasets"]
     datasets = [datasets] if isinstance(datasets, str) else list(datasets)
-    seeds = merged["seeds"]
-    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-    orders = merged["orders"]
-    orders = [orders] if isinstance(orders, str) else list(orders)
+    seeds = [int(seed) for seed in _as_list(merged["seeds"])]
+    orders = [str(order) for order in _as_list(merged["orders"])]
     for order in orders:
         check_order(order)
-    threads = merged["build_threads"]
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise UserError(f"{where}: 'build_threads' must be a positive integer, got {threads!r}")
+    modes = [str(mode) for mode in _as_list(merged["modes"])]
+    for mode in modes:
+        if mode not in MODES:
+            raise UserError(f"{where}: unknown mode {mode!r}; modes are {', '.join(MODES)}")
+    build_threads = _thread_counts(merged["build_threads"], "build_threads", where)
+    search_threads = _thread_counts(merged["search_threads"], "search_threads", where)
     for key in ("k", "repeats"):
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise UserError(f"{where}: '{key}' must be a positive integer, got {merged[key]!r}")
@@ -176,10 +191,24 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
         repeats=merged["repeats"],
         warmup=int(merged["warmup"]),
         timeout=float(merged["timeout"]),
-        seeds=[int(s) for s in seeds],
+        seeds=seeds,
         orders=orders,
-        build_threads=threads,
+        build_threads=build_threads,
+        search_threads=search_threads,
+        modes=modes,
     )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _thread_counts(value: Any, key: str, where: str) -> list[int | None]:
+    counts = _as_list(value)
+    for count in counts:
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise UserError(f"{where}: '{key}' takes positive integers or null, got {count!r}")
+    return counts
 
 
 def _adapter_entry(entry: Any, where: str) -> dict[str, Any]:
@@ -241,8 +270,8 @@ def expand(
                     f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
                     f"dataset {name!r}; remove one of them from the experiment"
                 )
-            for build_point, order, seed in itertools.product(
-                grid_points(build), experiment.orders, experiment.seeds
+            for build_point, threads, order, seed in itertools.product(
+                grid_points(build), experiment.build_threads, experiment.orders, experiment.seeds
             ):
                 jobs.append(
                     Job(
@@ -262,7 +291,9 @@ def expand(
                         repeats=experiment.repeats,
                         warmup=experiment.warmup,
                         timeout_s=experiment.timeout,
-                        build_threads=experiment.build_threads,
+                        build_threads=threads,
+                        search_threads=experiment.search_threads,
+                        modes=experiment.modes,
                         exact=spec.exact,
                     )
                 )

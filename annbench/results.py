@@ -27,7 +27,7 @@ import numpy as np
 from annbench.errors import UserError
 from annbench.plan import Job
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: points carry mode, search_threads and single-query latencies
 SUFFIX = ".h5"
 PARTIAL = ".partial"
 
@@ -39,6 +39,9 @@ class SweepPoint:
     distances: np.ndarray
     true_distances: np.ndarray
     search_times_ns: list[int]
+    mode: str = "batch"
+    search_threads: int | None = None
+    latencies_ns: np.ndarray | None = None  # (repeats, n_queries), single mode only
 
 
 @dataclass
@@ -106,6 +109,10 @@ def _write_arrays(f, result: RunResult) -> None:
         group.create_dataset("distances", data=np.asarray(point.distances, dtype=np.float32))
         group.create_dataset("true_distances", data=np.asarray(point.true_distances))
         group.create_dataset("search_times_ns", data=np.asarray(point.search_times_ns, np.int64))
+        group.attrs["mode"] = point.mode
+        group.attrs["search_threads"] = -1 if point.search_threads is None else point.search_threads
+        if point.latencies_ns is not None:
+            group.create_dataset("latencies_ns", data=np.asarray(point.latencies_ns, np.int64))
 
 
 def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
@@ -168,6 +175,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
         points = f.get("points", {})
         for key in sorted(points, key=int):
             group = points[key]
+            threads = int(group.attrs.get("search_threads", -1))
             result.points.append(
                 SweepPoint(
                     query_params=json.loads(group.attrs["query_params"]),
@@ -175,6 +183,9 @@ def read_result(path: str | os.PathLike) -> RunResult:
                     distances=group["distances"][:],
                     true_distances=group["true_distances"][:],
                     search_times_ns=group["search_times_ns"][:].tolist(),
+                    mode=str(group.attrs.get("mode", "batch")),  # schema 1: batch only
+                    search_threads=None if threads < 0 else threads,
+                    latencies_ns=group["latencies_ns"][:] if "latencies_ns" in group else None,
                 )
             )
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import resource
 import sys
 import time
@@ -88,12 +89,18 @@ def measure(job: Job) -> RunResult:
         ground_truth_ids=dataset.neighbors[:, : job.k],
         ground_truth_distances=dataset.distances[:, : job.k],
     )
-    for params in job.query_params:
+    for params, mode, threads in itertools.product(job.query_params, job.modes, job.search_threads):
         adapter.set_query_params(**params)
-        ids, distances, times = timed_search(adapter, queries, job.k, job.warmup, job.repeats)
+        adapter.search_threads = threads
+        with thread_limit(threads):
+            ids, distances, times, latencies = timed_search(
+                adapter, queries, job.k, job.warmup, job.repeats, mode
+            )
         ids, distances = checked_output(ids, distances, len(queries), job.k, len(base))
         true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
-        result.points.append(SweepPoint(params, ids, distances, true_distances, times))
+        result.points.append(
+            SweepPoint(params, ids, distances, true_distances, times, mode, threads, latencies)
+        )
     adapter.close()
     result.peak_rss_bytes = _peak_rss_bytes()
     return result
@@ -108,16 +115,41 @@ def thread_limit(threads: int | None):
     return threadpool_limits(limits=threads)
 
 
-def timed_search(adapter, queries: np.ndarray, k: int, warmup: int, repeats: int):
-    """Warm up, then time ``repeats`` batch searches; return the last answer and every time."""
+def timed_search(
+    adapter, queries: np.ndarray, k: int, warmup: int, repeats: int, mode: str = "batch"
+):
+    """Warm up, then time ``repeats`` passes over the queries.
+
+    batch: one call with every query per pass; single: one call per query, each timed.
+    Returns the last pass's (ids, distances), each pass's total time in ns, and for single mode
+    the (repeats, n_queries) latencies in ns (None for batch).
+    """
+    if mode == "batch":
+        for _ in range(warmup):
+            adapter.search(queries, k)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            ids, distances = adapter.search(queries, k)
+            times.append(time.perf_counter_ns() - start)
+        return ids, distances, times, None
+    if mode != "single":
+        raise UserError(f"unknown search mode {mode!r}; use batch or single")
+    singles = [queries[i : i + 1] for i in range(len(queries))]
     for _ in range(warmup):
-        adapter.search(queries, k)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        ids, distances = adapter.search(queries, k)
-        times.append(time.perf_counter_ns() - start)
-    return ids, distances, times
+        for query in singles:
+            adapter.search(query, k)
+    latencies = np.empty((repeats, len(queries)), dtype=np.int64)
+    for repeat in range(repeats):
+        answers = []
+        for i, query in enumerate(singles):
+            start = time.perf_counter_ns()
+            answer = adapter.search(query, k)
+            latencies[repeat, i] = time.perf_counter_ns() - start
+            answers.append(answer)
+    ids = np.concatenate([np.asarray(a[0]).reshape(1, -1) for a in answers])
+    distances = np.concatenate([np.asarray(a[1]).reshape(1, -1) for a in answers])
+    return ids, distances, latencies.sum(axis=1).tolist(), latencies
 
 
 def checked_output(ids, distances, n_queries: int, k: int, n_base: int):

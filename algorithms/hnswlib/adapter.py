@@ -24,5 +24,5 @@ class Hnswlib(Adapter):
         self.index.set_ef(int(ef))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ids, distances = self.index.knn_query(queries, k=k)
+        ids, distances = self.index.knn_query(queries, k=k, num_threads=self.search_threads or -1)
         return ids.astype(np.int64), distances

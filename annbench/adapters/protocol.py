@@ -5,9 +5,10 @@ The harness, not the adapter, decides everything about a run: it applies the ins
 every call, and names the run. For the angular metric the harness hands over unit-normalised
 vectors, so an adapter may treat angular as inner product.
 
-The worker caps OpenMP and BLAS pools to ``build_threads`` around ``build``; an adapter whose
-library starts its own threads (hnswlib) passes ``self.build_threads`` on itself. Randomised
-builds take ``self.seed``.
+The worker caps OpenMP and BLAS pools to ``build_threads`` around ``build`` and to
+``search_threads`` around searches; an adapter whose library starts its own threads (hnswlib)
+passes ``self.build_threads`` / ``self.search_threads`` on itself (None: library default).
+Randomised builds take ``self.seed``.
 
 An adapter returns, for each query, ``k`` original ids and the library's own distances, padded
 with -1 ids when it finds fewer than ``k``. The harness recomputes true distances itself.
@@ -39,6 +40,7 @@ class Adapter:
         self.metric = metric
         self.seed = seed
         self.build_threads = build_threads  # None: the library's default
+        self.search_threads: int | None = None  # set by the worker before each measurement
         self.build_params = build_params
         self.query_params: dict[str, Any] = {}
 

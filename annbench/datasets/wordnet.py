@@ -216,6 +216,12 @@ def _usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def split_ids(n: int, n_queries: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(query ids in drawn order, base ids ascending): a seeded split of range(n)."""
+    permutation = np.random.default_rng(seed).permutation(n)
+    return permutation[:n_queries], np.sort(permutation[n_queries:])
+
+
 def make_wordnet_minilm(
     n_queries: int = 1000,
     seed: int = 0,
@@ -237,9 +243,7 @@ def make_wordnet_minilm(
             f"n_queries must be between 1 and {len(texts) - 1} (one less than the "
             f"{len(texts)} glosses), got {n_queries}"
         )
-    permutation = np.random.default_rng(seed).permutation(len(texts))
-    query_ids = permutation[:n_queries]
-    base_ids = np.sort(permutation[n_queries:])
+    query_ids, base_ids = split_ids(len(texts), n_queries, seed)
     vectors = embed(texts, batch_size=batch_size, progress=progress)
     source = {
         "generator": "wordnet-minilm",
