@@ -88,3 +88,33 @@ def order_effect(frame, baseline: str = "random"):
                 }
             )
     return pd.DataFrame(rows)
+
+
+SPREAD_KEYS = [
+    "dataset",
+    "adapter",
+    "build_params",
+    "build_threads",
+    "insertion_order",
+    "query_params",
+    "mode",
+    "search_threads",
+]
+
+
+def seed_spread(frame):
+    """Recall and QPS across build seeds for each configuration: mean, std, min and max."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return ok
+    keys = [key for key in SPREAD_KEYS if key in ok.columns]
+    grouped = ok.groupby(keys, dropna=False, sort=True)
+    spread = grouped.agg(
+        seeds=("seed", "nunique"),
+        recall_mean=("recall", "mean"),
+        recall_std=("recall", "std"),
+        recall_min=("recall", "min"),
+        recall_max=("recall", "max"),
+        qps_median=("qps", "median"),
+    )
+    return spread.reset_index()

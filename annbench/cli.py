@@ -14,7 +14,20 @@ import click
 
 from annbench.errors import UserError
 
-RESULT_COLUMNS = ["dataset", "label", "query_params", "recall", "qps", "build_time_s", "status"]
+RESULT_COLUMNS = [
+    "dataset",
+    "label",
+    "query_params",
+    "mode",
+    "search_threads",
+    "recall",
+    "qps",
+    "qps_95ci",
+    "!",
+    "latency_p99_ms",
+    "build_time_s",
+    "status",
+]
 
 
 class Context:
@@ -339,35 +352,73 @@ def run(obj: Context, spec: Path | None, executor: str, force: bool, timeout: fl
     frame = load_frame(obj.results_dir)
     run_ids = {outcome.job.run_id for outcome in outcomes}
     click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
-    failed = sum(outcome.status == "failed" for outcome in outcomes)
+    _warn_about(frame[frame["run_id"].isin(run_ids)], len(jobs))
+
+
+def _warn_about(frame, n_jobs: int) -> None:
+    failed = frame.loc[frame["status"] == "failed", "run_id"].nunique()
     if failed:
         click.echo(
-            f"{failed} of {len(jobs)} jobs failed; see the status and error columns "
+            f"{failed} of {n_jobs} jobs failed; see the status and error columns "
             "of `annbench results`",
+            err=True,
+        )
+    unstable = int(frame["unstable"].fillna(False).astype(bool).sum())
+    if unstable:
+        click.echo(
+            f"{unstable} points vary by more than 10% between repeats (marked !); raise "
+            "`repeats` or measure on a quieter machine",
             err=True,
         )
 
 
 def _table(frame) -> str:
+    """The summary view: one line per query-sweep point, unstable timings marked with !."""
     if frame.empty:
         return "no results"
-    shown = frame[RESULT_COLUMNS].copy()
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:.0f}")
+    shown = frame.copy()
+    shown["qps_95ci"] = [
+        "" if pd_isna(low) else f"{low:,.0f}-{high:,.0f}"
+        for low, high in zip(shown["qps_ci_low"], shown["qps_ci_high"])
+    ]
+    shown["!"] = ["!" if flag is True else "" for flag in shown["unstable"]]
+    columns = [c for c in RESULT_COLUMNS if c in shown.columns]
+    if (shown["status"] != "ok").any():
+        columns.append("error")
+    return shown[columns].to_string(
+        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    )
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 @cli.command()
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json"]),
+    type=click.Choice(["table", "csv", "json", "parquet"]),
     default="table",
     show_default=True,
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output (required for parquet).",
+)
 @click.option("--dataset", help="Only this dataset.")
+@click.option("--spread", is_flag=True, help="Summarise recall and QPS across build seeds.")
 @click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
 @pass_context
-def results(obj: Context, fmt: str, dataset: str | None, all_columns: bool) -> None:
-    """Recall, QPS and build time of every stored run (one row per query-sweep point)."""
+def results(
+    obj: Context, fmt: str, out: Path | None, dataset: str | None, spread: bool, all_columns: bool
+) -> None:
+    """The tidy results table: one row per query-sweep point (or per configuration with
+    --spread), with recall, QPS statistics, latency, memory and build figures."""
+    from annbench.analysis import seed_spread
     from annbench.frame import load_frame
 
     frame = load_frame(obj.results_dir)
@@ -375,14 +426,51 @@ def results(obj: Context, fmt: str, dataset: str | None, all_columns: bool) -> N
         frame = frame[frame["dataset"] == dataset]
     if frame.empty:
         raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
-    frame = frame.sort_values(["dataset", "adapter", "label", "recall"])
+    frame = frame.sort_values(["dataset", "adapter", "label", "recall"]).reset_index(drop=True)
+    if spread:
+        frame = seed_spread(frame)
+    if fmt == "parquet":
+        if out is None:
+            raise UserError("parquet is a binary format; give --out FILE.parquet")
+        frame.to_parquet(out, index=False)
+        click.echo(f"wrote {out}")
+        return
     if fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
+        text = frame.to_csv(index=False)
     elif fmt == "json":
-        click.echo(frame.to_json(orient="records", indent=2))
+        text = frame.to_json(orient="records", indent=2)
+    elif spread or all_columns:
+        text = frame.to_string(index=False)
     else:
-        columns = list(frame.columns) if all_columns else RESULT_COLUMNS + ["error"]
-        click.echo(frame[columns].to_string(index=False))
+        text = _table(frame)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def env(as_json: bool) -> None:
+    """The environment manifest recorded with every result: CPU, memory, OS, packages, BLAS."""
+    import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
+    import numpy  # noqa: F401
+
+    from annbench.machine import environment
+
+    manifest = environment()
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    for key, value in manifest.items():
+        if key == "cpu_flags":
+            value = f"{len(value)} flags, SIMD: " + " ".join(
+                f for f in value if f.startswith(("sse4", "avx", "fma", "neon", "sve"))
+            )
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        click.echo(f"{key:>16}: {value}")
 
 
 @cli.command()

@@ -76,28 +76,31 @@ def timing_summary(times_ns, n_queries: int, level: float = 0.95) -> dict[str, f
     """QPS figures from the measured passes (one total time per repeat, in ns).
 
     qps: from the median pass; qps_min / qps_max: slowest / fastest pass; qps_iqr: interquartile
-    range of per-pass QPS; qps_ci_low / qps_ci_high: Student-t interval of the mean per-pass QPS;
+    range of per-pass QPS; qps_ci_low / qps_ci_high: the Student-t interval of the mean pass
+    time, turned into QPS (so it never goes negative; inf when the interval reaches 0 s);
     cv: coefficient of variation of the pass times; unstable: cv above ``CV_THRESHOLD``.
     """
     from scipy import stats
 
     seconds = np.asarray(times_ns, dtype=np.float64) / 1e9
     per_pass = n_queries / seconds
-    mean = per_pass.mean()
+    mean = seconds.mean()
     if len(seconds) > 1:
-        cv = float(seconds.std(ddof=1) / seconds.mean())
-        half = stats.t.ppf(0.5 + level / 2, len(seconds) - 1) * per_pass.std(ddof=1)
+        cv = float(seconds.std(ddof=1) / mean)
+        half = stats.t.ppf(0.5 + level / 2, len(seconds) - 1) * seconds.std(ddof=1)
         half /= np.sqrt(len(seconds))
+        ci_low = n_queries / (mean + half)
+        ci_high = n_queries / (mean - half) if mean > half else float("inf")
     else:
-        cv, half = 0.0, np.nan
+        cv, ci_low, ci_high = 0.0, float("nan"), float("nan")
     q1, q3 = np.percentile(per_pass, [25, 75])
     return {
         "qps": queries_per_second(n_queries, float(np.median(seconds))),
         "qps_min": float(per_pass.min()),
         "qps_max": float(per_pass.max()),
         "qps_iqr": float(q3 - q1),
-        "qps_ci_low": float(mean - half),
-        "qps_ci_high": float(mean + half),
+        "qps_ci_low": float(ci_low),
+        "qps_ci_high": float(ci_high),
         "cv": cv,
         "unstable": bool(cv > CV_THRESHOLD),
     }
