@@ -58,14 +58,15 @@ def plot_order_effect(table, stem: str | Path) -> list[Path]:
         1, len(panels), figsize=(4 * len(panels), 4.5), layout="constrained", squeeze=False
     )
     for ax, ((adapter, query), rows) in zip(axes[0], panels):
-        ax.bar(rows["order"], rows["recall"], yerr=rows["ci95"], capsize=3, color="tab:blue")
+        colors = ["tab:gray" if order == "random" else "tab:blue" for order in rows["order"]]
+        ax.bar(rows["order"], rows["recall"], yerr=rows["ci95"], capsize=3, color=colors)
         low = max(0.0, (rows["recall"] - rows["ci95"]).min() - 0.05)
         ax.set_ylim(low, min(1.0, (rows["recall"] + rows["ci95"]).max() + 0.02))
         ax.set_title(f"{adapter}, {query}", fontsize="small")
         ax.set_ylabel("mean recall (95% CI over seeds)")
         ax.tick_params(axis="x", labelrotation=60, labelsize="small")
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(f"{table['dataset'].iloc[0]}: recall by insertion order")
+    fig.suptitle(f"{table['dataset'].iloc[0]}: recall by insertion order (grey: random)")
     return _save(fig, Path(stem))
 
 

@@ -144,11 +144,36 @@ def bench_lid(n: int = 100_000, dim: int = 32, d_int: int = 12, k: int = 100) ->
     )
 
 
+def bench_build_threads(n: int = 100_000, dim: int = 64) -> None:
+    """hnswlib build through the adapter with 2 threads against 1, alternating."""
+    from annbench.adapters.registry import get_adapter, load_adapter_class
+    from annbench.worker import thread_limit
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, dim), dtype=np.float32)
+    spec = get_adapter("hnswlib")
+    adapter_class = load_adapter_class(spec.module_path, spec.class_name)
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(2):
+        for threads in (1, 2):
+            adapter = adapter_class("euclidean", build_threads=threads, M=16, ef_construction=128)
+            with thread_limit(threads):
+                start = time.perf_counter_ns()
+                adapter.build(base, np.arange(n))
+                seconds[threads].append((time.perf_counter_ns() - start) / 1e9)
+    one, two = statistics.median(seconds[1]), statistics.median(seconds[2])
+    print(
+        f"hnswlib build {n} x {dim} (M=16, efC=128): 1 thread {one:.1f} s, 2 threads {two:.1f} s, "
+        f"speed-up {one / two:.2f}x"
+    )
+
+
 def main() -> None:
     bench_ground_truth()
     bench_ground_truth_memory()
     bench_hnswlib_query()
     bench_lid()
+    bench_build_threads()
 
 
 if __name__ == "__main__":
