@@ -327,15 +327,35 @@ def _histogram(values, bins: int, width: int = 40) -> str:
 @click.argument("spec", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--executor",
-    type=click.Choice(["process", "inline"]),
+    type=click.Choice(["process", "inline", "docker"]),
     default="process",
     show_default=True,
     help="Where each job runs.",
 )
 @click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
 @click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
+@click.option("--cpus", type=float, help="docker: CPU quota per container (e.g. 1.5).")
+@click.option("--cpuset", help="docker: CPUs a container may use (e.g. 0-3).")
+@click.option("--memory", help="docker: memory limit per container (e.g. 4g).")
+@click.option(
+    "--parallel",
+    type=int,
+    default=1,
+    show_default=True,
+    help="docker: containers at once, each on its own disjoint CPU set.",
+)
 @pass_context
-def run(obj: Context, spec: Path | None, executor: str, force: bool, timeout: float | None) -> None:
+def run(
+    obj: Context,
+    spec: Path | None,
+    executor: str,
+    force: bool,
+    timeout: float | None,
+    cpus: float | None,
+    cpuset: str | None,
+    memory: str | None,
+    parallel: int,
+) -> None:
     """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
     from dataclasses import replace
 
@@ -343,12 +363,27 @@ def run(obj: Context, spec: Path | None, executor: str, force: bool, timeout: fl
     from annbench.plan import default_experiment_path, expand, read_experiment
     from annbench.runner import run_sweep
 
+    if executor == "docker":
+        from annbench.images import client
+
+        client()  # one clear line now if no engine answers, before any dataset work
+    elif cpus or cpuset or memory:
+        raise UserError("--cpus, --cpuset and --memory apply to --executor docker")
     experiment = read_experiment(spec or default_experiment_path())
     if timeout is not None:
         experiment = replace(experiment, timeout=timeout)
     jobs = expand(experiment, obj.data_dir)
     click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
-    outcomes = run_sweep(jobs, obj.results_dir, executor=executor, force=force, echo=click.echo)
+    options = {"cpus": cpus, "cpuset": cpuset, "memory": memory} if executor == "docker" else {}
+    outcomes = run_sweep(
+        jobs,
+        obj.results_dir,
+        executor=executor,
+        force=force,
+        echo=click.echo,
+        options=options,
+        parallel=parallel,
+    )
     frame = load_frame(obj.results_dir)
     run_ids = {outcome.job.run_id for outcome in outcomes}
     click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
@@ -627,6 +662,74 @@ def experiment_intrinsic_dim(
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in [stem.with_suffix(".csv"), *plot_recall_vs_dimension(table, stem)]:
         click.echo(f"wrote {path}")
+
+
+@cli.group()
+def images() -> None:
+    """Container images: a base with the worker, and one image per adapter."""
+
+
+@images.command("build")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--base-image",
+    default="python:3.11-slim",
+    show_default=True,
+    help="Image the base starts from (any Debian-like image; python3 is added if missing).",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Extra CA bundle for pip inside the build (networks behind a TLS proxy).",
+)
+@click.option("--rebuild-base", is_flag=True, help="Rebuild the base even if it exists.")
+def images_build(
+    names: tuple[str, ...], base_image: str, ca_bundle: Path | None, rebuild_base: bool
+) -> None:
+    """Build the base image (when missing) and the images of NAMES (default: every adapter
+    with a Dockerfile)."""
+    import docker
+    from annbench.adapters.registry import discover
+    from annbench.images import BASE_TAG, build_adapter, build_base, client
+
+    registry = discover()
+    unknown = sorted(set(names) - set(registry))
+    if unknown:
+        raise UserError(
+            f"unknown adapter {', '.join(unknown)}; known: {', '.join(sorted(registry))}"
+        )
+    chosen = (
+        [registry[n] for n in names]
+        if names
+        else [spec for spec in registry.values() if (spec.folder / "Dockerfile").exists()]
+    )
+    engine = client()
+    try:
+        engine.images.get(BASE_TAG)
+        have_base = True
+    except docker.errors.ImageNotFound:
+        have_base = False
+    if rebuild_base or not have_base or not names:
+        build_base(base_image, ca_bundle, echo=click.echo)
+    for spec in chosen:
+        build_adapter(spec, ca_bundle, echo=click.echo)
+
+
+@images.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def images_list(as_json: bool) -> None:
+    """annbench's images with their id, size and the library versions inside."""
+    from annbench.images import list_images
+
+    rows = list_images()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no annbench images; build them with `annbench images build`")
+    for row in rows:
+        versions = ", ".join(f"{k} {v}" for k, v in sorted(row["versions"].items()))
+        click.echo(f"{row['tag']:<32} {row['id']:<20} {row['size_mb']:>6} MB  {versions}")
 
 
 @cli.command("adapters")

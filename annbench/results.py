@@ -27,6 +27,13 @@ import numpy as np
 from annbench.errors import UserError
 from annbench.plan import Job
 
+MEASURES = (
+    "build_time_ns",
+    "index_memory_bytes",
+    "build_rss_delta_bytes",
+    "peak_rss_bytes",
+    "container_peak_bytes",
+)
 SCHEMA_VERSION = 2  # 2: points carry mode, search_threads and single-query latencies
 SUFFIX = ".h5"
 PARTIAL = ".partial"
@@ -53,6 +60,7 @@ class RunResult:
     index_memory_bytes: int | None = None
     build_rss_delta_bytes: int | None = None
     peak_rss_bytes: int | None = None
+    container_peak_bytes: int | None = None
     ground_truth_ids: np.ndarray | None = None
     ground_truth_distances: np.ndarray | None = None
     insertion_order: np.ndarray | None = None
@@ -91,7 +99,7 @@ def _write_attrs(f, result: RunResult) -> None:
     f.attrs["environment"] = json.dumps(result.environment, sort_keys=True, default=str)
     f.attrs["started_at"] = result.started_at
     f.attrs["finished_at"] = result.finished_at
-    for key in ("build_time_ns", "index_memory_bytes", "build_rss_delta_bytes", "peak_rss_bytes"):
+    for key in MEASURES:
         value = getattr(result, key)
         f.attrs[key] = -1 if value is None else int(value)
 
@@ -159,12 +167,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
             started_at=str(attrs.get("started_at", "")),
             finished_at=str(attrs.get("finished_at", "")),
         )
-        for key in (
-            "build_time_ns",
-            "index_memory_bytes",
-            "build_rss_delta_bytes",
-            "peak_rss_bytes",
-        ):
+        for key in MEASURES:
             value = int(attrs.get(key, -1))
             setattr(result, key, None if value < 0 else value)
         if "ground_truth" in f:

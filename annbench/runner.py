@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import os
+import queue
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from annbench.errors import UserError
 from annbench.plan import Job
 from annbench.results import read_summary, stored_status
 
-EXECUTORS = ("process", "inline")
+EXECUTORS = ("process", "inline", "docker")
 
 
 @dataclass
@@ -23,10 +27,19 @@ class Outcome:
     build_time_s: float | None = None
 
 
-def executor_function(name: str) -> Callable[[Job, Path], Path]:
+def executor_function(name: str) -> Callable[..., Path]:
     if name not in EXECUTORS:
         raise UserError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}")
     return importlib.import_module(f"annbench.executors.{name}").run
+
+
+def cpu_sets(parallel: int) -> list[str]:
+    """``parallel`` disjoint CPU sets covering the CPUs this process may use."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not 1 <= parallel <= len(cpus):
+        raise UserError(f"--parallel {parallel} needs between 1 and {len(cpus)} CPUs per set")
+    size = len(cpus) // parallel
+    return [",".join(map(str, cpus[i * size : (i + 1) * size])) for i in range(parallel)]
 
 
 def run_sweep(
@@ -36,25 +49,44 @@ def run_sweep(
     executor: str = "process",
     force: bool = False,
     echo: Callable[[str], None] | None = None,
+    options: dict[str, Any] | None = None,
+    parallel: int = 1,
 ) -> list[Outcome]:
     """Run every job not already stored as ok (all of them with ``force``); the sweep goes on
-    past failures, which are stored with their reason."""
+    past failures, which are stored with their reason. ``parallel`` > 1 (docker only) runs that
+    many containers at once, each on its own disjoint CPU set."""
     run = executor_function(executor)
-    outcomes = []
-    for number, job in enumerate(jobs, 1):
+    options = dict(options or {})
+    if parallel > 1 and executor != "docker":
+        raise UserError("--parallel needs --executor docker (each container gets its own CPUs)")
+    free_sets: queue.Queue[str | None] = queue.Queue()
+    for cpuset in cpu_sets(parallel) if parallel > 1 else [options.pop("cpuset", None)]:
+        free_sets.put(cpuset)
+
+    def one(numbered: tuple[int, Job]) -> Outcome:
+        number, job = numbered
         prefix = f"[{number}/{len(jobs)}] {job.label} on {job.dataset}"
         if not force and stored_status(results_dir, job) == "ok":
-            outcomes.append(Outcome(job, "skipped"))
             if echo:
                 echo(f"{prefix}: already stored, skipped")
-            continue
-        path = run(job, Path(results_dir))
+            return Outcome(job, "skipped")
+        cpuset = free_sets.get()
+        try:
+            extra = {**options, "cpuset": cpuset} if executor == "docker" else {}
+            path = run(job, Path(results_dir), **extra)
+        finally:
+            free_sets.put(cpuset)
         summary = read_summary(path)
         outcome = Outcome(job, summary["status"], path, summary["error"], summary["build_time_s"])
-        outcomes.append(outcome)
         if echo:
             detail = (
                 f"build {outcome.build_time_s:.2f} s" if outcome.status == "ok" else outcome.error
             )
             echo(f"{prefix}: {outcome.status}, {detail}")
-    return outcomes
+        return outcome
+
+    numbered = list(enumerate(jobs, 1))
+    if parallel == 1:
+        return [one(item) for item in numbered]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(one, numbered))

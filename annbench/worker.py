@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import itertools
+import os
 import resource
 import sys
 import time
@@ -41,6 +42,26 @@ def _peak_rss_bytes() -> int:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+CGROUP_PEAK_FILES = (
+    "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",  # cgroup v1
+    "/sys/fs/cgroup/memory.peak",  # cgroup v2
+)
+
+
+def _container_peak_bytes() -> int | None:
+    """The container's peak memory as its cgroup counts it; None outside a container."""
+    from annbench.machine import IMAGE_ENV
+
+    if not os.environ.get(IMAGE_ENV):
+        return None
+    for name in CGROUP_PEAK_FILES:
+        try:
+            return int(Path(name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
 
 
 def one_line(exc: BaseException) -> str:
@@ -111,6 +132,7 @@ def measure(job: Job) -> RunResult:
         )
     adapter.close()
     result.peak_rss_bytes = _peak_rss_bytes()
+    result.container_peak_bytes = _container_peak_bytes()
     return result
 
 
@@ -180,13 +202,21 @@ def checked_output(ids, distances, n_queries: int, k: int, n_base: int):
     return ids, distances
 
 
-def main() -> int:
-    """``python -m annbench.worker RESULTS_DIR`` with the Job as JSON on standard input."""
-    if len(sys.argv) != 2:
-        print("usage: python -m annbench.worker RESULTS_DIR < job.json", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    """``python -m annbench.worker RESULTS_DIR [--job JSON]``; without --job the Job's JSON is
+    read from standard input."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[1] == "--job":
+        text = args[2]
+    elif len(args) == 1:
+        text = sys.stdin.read()
+    else:
+        print(
+            "usage: python -m annbench.worker RESULTS_DIR [--job JSON] (or JSON on stdin)",
+            file=sys.stderr,
+        )
         return 2
-    job = Job.from_json(sys.stdin.read())
-    print(run_job(job, sys.argv[1]))
+    print(run_job(Job.from_json(text), args[0]))
     return 0
 
 
