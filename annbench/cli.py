@@ -165,7 +165,7 @@ def datasets_make(
 
     path = _new_dataset_path(name, obj.data_dir, force)
     entry = load_catalog().get(name)
-    if generator is None and entry is not None and entry["kind"] == "synthetic" and not params:
+    if generator is None and entry is not None and entry["kind"] != "download" and not params:
         if force:
             path.unlink(missing_ok=True)
         written = materialize(name, entry, obj.data_dir)
@@ -373,6 +373,12 @@ def run(
     if timeout is not None:
         experiment = replace(experiment, timeout=timeout)
     jobs = expand(experiment, obj.data_dir)
+    if executor == "docker":
+        from annbench.images import adapter_image
+
+        engine = client()
+        for adapter in sorted({job.adapter for job in jobs}):
+            adapter_image(engine, adapter)  # every image present before the first job starts
     click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
     options = {"cpus": cpus, "cpuset": cpuset, "memory": memory} if executor == "docker" else {}
     outcomes = run_sweep(

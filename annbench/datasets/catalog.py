@@ -75,6 +75,14 @@ def materialize(
         )
         dataset.source["catalog_name"] = name
         return save_with_ground_truth(dataset, dataset_path(name, data_dir), progress=progress)
+    if entry["kind"] == "embedded":
+        from annbench.datasets.wordnet import make_wordnet_minilm
+        from annbench.groundtruth import save_with_ground_truth
+
+        builders = {"wordnet-minilm": make_wordnet_minilm}
+        dataset = builders[entry["builder"]](**entry.get("params", {}), progress=progress)
+        dataset.source["catalog_name"] = name
+        return save_with_ground_truth(dataset, dataset_path(name, data_dir), progress=progress)
     if entry["kind"] == "download":
         return fetch_dataset(
             entry["url"], name, data_dir, sha256=entry.get("sha256"), progress=progress

@@ -17,6 +17,7 @@ from annbench.results import PARTIAL, result_path
 DATA_MOUNT = "/annbench/data"
 RESULTS_MOUNT = "/annbench/results"
 ADAPTERS_ROOT = "/opt/annbench/algorithms"
+CODE_MOUNT = "/opt/annbench/live"
 
 
 def container_job(job: Job) -> Job:
@@ -58,10 +59,16 @@ def run(
         detach=True,
         network_mode="none",
         user=f"{os.getuid()}:{os.getgid()}",
-        environment={"ANNBENCH_IMAGE_ID": image.id, "HOME": "/tmp"},
+        environment={"ANNBENCH_IMAGE_ID": image.id, "HOME": "/tmp", "PYTHONPATH": CODE_MOUNT},
         volumes={
             str(Path(job.dataset_path).resolve().parent): {"bind": DATA_MOUNT, "mode": "ro"},
             str(results_dir): {"bind": RESULTS_MOUNT, "mode": "rw"},
+            # the host's own annbench package shadows the image's copy: the worker that runs
+            # is exactly the one the other executors run, even after an edit
+            str(Path(__file__).resolve().parents[1]): {
+                "bind": f"{CODE_MOUNT}/annbench",
+                "mode": "ro",
+            },
         },
         **limits,
     )

@@ -1,0 +1,5 @@
+from annbench.adapters.protocol import Adapter
+
+
+class Broken(Adapter):
+    pass

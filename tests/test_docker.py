@@ -1,0 +1,175 @@
+"""The docker executor against a real engine (.ci/run starts dockerd and builds the images).
+
+Outside CI, a machine without an engine or without the images skips these tests; in CI they
+fail instead, so a broken set-up cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from annbench.frame import load_frame
+from annbench.plan import expand, parse_experiment
+from annbench.results import read_result
+from annbench.runner import run_sweep
+
+NEEDED = ("annbench-base:latest", "annbench-faiss-flat:latest", "annbench-faiss-hnsw:latest")
+TEST_IMAGES = ("sleepy", "prober", "hog")
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:
+        _unavailable(f"no Docker engine ({exc}); start dockerd")
+    for tag in NEEDED:
+        try:
+            client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            _unavailable(f"image {tag} is missing; run `make images`")
+    return client
+
+
+@pytest.fixture(scope="module")
+def test_images(engine):
+    """Images of the test adapters, built from annbench-base (no pip: seconds)."""
+    from annbench.adapters.registry import discover
+    from annbench.images import build_adapter
+
+    from .conftest import TEST_ALGORITHMS
+
+    registry = discover([TEST_ALGORITHMS])
+    for name in TEST_IMAGES:
+        build_adapter(registry[name])
+    return TEST_IMAGES
+
+
+def sweep(tmp_path, dataset, adapters, executor, options=None, **settings):
+    experiment = parse_experiment(
+        {"datasets": [str(dataset)], "adapters": adapters, "repeats": 1, **settings}
+    )
+    jobs = expand(experiment, tmp_path / "datasets")
+    return run_sweep(
+        jobs, tmp_path / f"results-{executor}", executor=executor, options=options or {}
+    )
+
+
+def test_same_job_gives_identical_answers_in_a_process_and_in_a_container(
+    tmp_path, engine, make_dataset
+):
+    path = make_dataset(generator="gauss", n=3000, dim=16)
+    adapters = [
+        "faiss-flat",
+        {"name": "faiss-hnsw", "build": {"M": [8]}, "query": {"ef_search": [10, 40]}},
+    ]
+    settings = {"build_threads": 1, "seeds": [3]}
+    local = sweep(tmp_path, path, adapters, "process", **settings)
+    contained = sweep(tmp_path, path, adapters, "docker", {"memory": "1g"}, **settings)
+    assert [o.status for o in contained] == ["ok", "ok"]
+    for a, b in zip(local, contained):
+        ids_a = [p.ids for p in read_result(a.path).points]
+        ids_b = [p.ids for p in read_result(b.path).points]
+        assert all(np.array_equal(x, y) for x, y in zip(ids_a, ids_b))
+    frames = [load_frame(tmp_path / f"results-{e}") for e in ("process", "docker")]
+    assert frames[0]["recall"].tolist() == frames[1]["recall"].tolist()
+    inside = read_result(contained[1].path)
+    assert inside.environment["container_image"].startswith("sha256:")
+    assert inside.container_peak_bytes and inside.container_peak_bytes > 0
+
+
+def test_no_network_and_read_only_dataset(
+    tmp_path, engine, test_images, make_dataset, test_adapters
+):
+    path = make_dataset()
+    (outcome,) = sweep(tmp_path, path, ["prober"], "docker")
+    report = outcome.error
+    assert "probe:" in report, report
+    assert "dns=blocked" in report
+    assert "interfaces=lo;" in report  # the loopback device alone
+    assert "data=blocked(Read-only file system)" in report
+    assert not (path.parent / "written-by-adapter").exists()
+
+
+def test_job_over_its_memory_limit_is_killed_and_the_sweep_goes_on(
+    tmp_path, engine, test_images, make_dataset, test_adapters
+):
+    outcomes = sweep(tmp_path, make_dataset(), ["hog", "faiss-flat"], "docker", {"memory": "256m"})
+    assert [o.status for o in outcomes] == ["failed", "ok"]
+    assert outcomes[0].error.startswith("out of memory")
+
+
+def test_job_over_its_timeout_is_killed_and_the_sweep_goes_on(
+    tmp_path, engine, test_images, make_dataset, test_adapters
+):
+    outcomes = sweep(
+        tmp_path,
+        make_dataset(),
+        [{"name": "sleepy", "build": {"seconds": [600]}}, "faiss-flat"],
+        "docker",
+        timeout=3,
+    )
+    assert [o.status for o in outcomes] == ["failed", "ok"]
+    assert outcomes[0].error.startswith("timeout: killed after 3 s")
+    assert not engine.containers.list(filters={"ancestor": "annbench-sleepy:latest"})
+
+
+def test_parallel_containers_use_disjoint_cpu_sets(tmp_path, engine, make_dataset):
+    from annbench.runner import cpu_sets
+
+    sets = cpu_sets(2) if len(os.sched_getaffinity(0)) >= 2 else pytest.skip("one CPU")
+    assert set(sets[0].split(",")).isdisjoint(sets[1].split(","))
+    experiment = parse_experiment(
+        {"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["faiss-flat", "faiss-hnsw"]}
+    )
+    outcomes = run_sweep(
+        expand(experiment, tmp_path), tmp_path / "r", executor="docker", parallel=2
+    )
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    affinities = {tuple(read_result(o.path).environment["cpu_affinity"]) for o in outcomes}
+    assert len(affinities) == 2  # each container saw only its own CPU set
+
+
+def test_missing_image_is_one_line_naming_the_build_command(
+    tmp_path, engine, cli, make_dataset, test_adapters
+):
+    import yaml
+
+    spec = tmp_path / "spec.yml"
+    spec.write_text(yaml.safe_dump({"datasets": [str(make_dataset())], "adapters": ["liar"]}))
+    status, _, err = cli("run", spec, "--executor", "docker")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "annbench images build liar" in err
+
+
+def test_failed_image_build_names_the_failing_step(engine, cli, test_adapters):
+    status, _, err = cli("images", "build", "broken")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "Step" in err and "false" in err
+
+
+def test_without_an_engine_docker_executor_says_so_in_one_line(
+    tmp_path, cli, make_dataset, monkeypatch
+):
+    import yaml
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    spec = tmp_path / "spec.yml"
+    spec.write_text(yaml.safe_dump({"datasets": [str(make_dataset())], "adapters": ["faiss-flat"]}))
+    status, _, err = cli("run", spec, "--executor", "docker")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "no Docker engine is reachable" in err
+    status, out, err = cli("--results-dir", tmp_path / "r", "run", spec)  # process still works
+    assert status == 0, err
