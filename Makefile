@@ -32,6 +32,7 @@ $(EMBED_STAMP): $(STAMP)
 run: install
 	$(ANNBENCH) run
 	$(ANNBENCH) plot
+	$(ANNBENCH) report
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -514,29 +514,81 @@ def env(as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
+VIEWS = ("pareto", "build", "memory", "latency", "order")
+
+
 @cli.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default: RESULTS_DIR/plots).",
 )
-@click.option("--x", "x", default="recall", show_default=True, help="Metric on the x axis.")
-@click.option("--y", "y", default="qps", show_default=True, help="Metric on the y axis (log).")
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="pareto",
+    show_default=True,
+    help="pareto: frontier of --y against --x; build / memory: build time or index "
+    "size against recall; latency: single-query percentiles; order: recall by "
+    "insertion order.",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
+@click.option("--y", "y", default="qps", show_default=True, help="pareto: y-axis metric (log).")
 @pass_context
-def plot(obj: Context, out: Path | None, x: str, y: str) -> None:
-    """Draw the recall-vs-QPS Pareto frontier of every dataset (PNG and SVG)."""
+def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str, y: str) -> None:
+    """Draw the common views of the results, per dataset, as PNG and SVG."""
+    from annbench import plots
+    from annbench.analysis import order_effect
     from annbench.frame import load_frame
-    from annbench.plots import plot_pareto
 
     frame = load_frame(obj.results_dir)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    frame = frame[frame["status"] == "ok"]
     if frame.empty:
-        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
+        raise UserError(f"no successful results in {obj.results_dir}; run `annbench run` first")
     for column in (x, y):
         if column not in frame.columns:
             raise UserError(
-                f"unknown metric {column!r}; try recall, recall_tolerant, qps, build_time_s"
+                f"unknown metric {column!r}; try recall, recall_tolerant, qps, "
+                "build_time_s, latency_p99_ms"
             )
-    for path in plot_pareto(frame, out or obj.results_dir / "plots", x=x, y=y):
+    folder = out or obj.results_dir / "plots"
+    written = []
+    if view == "pareto":
+        written = plots.plot_pareto(frame, folder, x=x, y=y)
+    for name, rows in frame.groupby("dataset", sort=True) if view != "pareto" else []:
+        stem = folder / f"{name}-{view}"
+        if view == "build":
+            written += plots.plot_scatter(
+                rows,
+                stem,
+                x="recall",
+                y="build_time_s",
+                ylabel="build time, s (log)",
+                title=f"{name}: build time",
+            )
+        elif view == "memory":
+            written += plots.plot_scatter(
+                rows,
+                stem,
+                x="recall",
+                y="index_memory_bytes",
+                scale=1e6,
+                ylabel="index size, MB (log)",
+                title=f"{name}: index memory",
+            )
+        elif view == "latency" and rows["latency_p50_ms"].notna().any():
+            written += plots.plot_latency(rows, stem, f"{name}: single-query latency")
+        elif view == "order" and (rows["insertion_order"] == "random").any():
+            written += plots.plot_order_effect(order_effect(rows), stem)
+    if not written:
+        raise UserError(
+            f"the results hold nothing for the {view!r} view (single mode for "
+            "latency; several orders including random for order)"
+        )
+    for path in written:
         click.echo(f"wrote {path}")
 
 
@@ -668,6 +720,21 @@ def experiment_intrinsic_dim(
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in [stem.with_suffix(".csv"), *plot_recall_vs_dimension(table, stem)]:
         click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/report).",
+)
+@pass_context
+def report(obj: Context, out: Path | None) -> None:
+    """Write the static HTML report (opens from file://, no network needed)."""
+    from annbench.report.builder import build_report
+
+    index = build_report(obj.results_dir, out or obj.results_dir / "report")
+    click.echo(f"report: {index.resolve()}")
 
 
 @cli.group()

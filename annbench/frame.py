@@ -92,6 +92,7 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
     job = result.job
     common = {
         "dataset": job.dataset,
+        "dataset_path": job.dataset_path,
         "adapter": job.adapter,
         "label": job.label,
         "build_params": _params_text(job.build_params),

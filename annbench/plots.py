@@ -42,7 +42,7 @@ def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps"
         ax.set_yscale("log")
         ax.set_xlabel(f"{x}@{int(rows['k'].iloc[0])}" if x == "recall" else x)
         ax.set_ylabel("queries per second (log)" if y == "qps" else y)
-        ax.set_title(f"{dataset}: {x} vs {y} (Pareto frontier per adapter; up and right is better)")
+        ax.set_title(f"{dataset}: {x} vs {y}, Pareto frontier per adapter")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best", fontsize="small")
         written += _save(fig, Path(out_dir) / f"{dataset}-{x}-{y}")
@@ -82,4 +82,68 @@ def plot_recall_vs_dimension(table, stem: str | Path, x: str = "mle_mean") -> li
     ax.set_title("recall against intrinsic dimension")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(stem))
+
+
+def plot_scatter(
+    frame,
+    stem: str | Path,
+    *,
+    x: str,
+    y: str,
+    ylabel: str,
+    title: str,
+    scale: float = 1.0,
+    logy: bool = True,
+) -> list[Path]:
+    """One marker series per adapter: ``y`` (divided by ``scale``) against ``x``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for adapter, rows in frame.dropna(subset=[x, y]).groupby("adapter", sort=True):
+        ax.scatter(rows[x], rows[y] / scale, s=18, label=adapter)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(stem))
+
+
+def plot_latency(frame, stem: str | Path, title: str) -> list[Path]:
+    """Single-query latency percentiles (p50 solid, p99 dashed) against recall, per adapter."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    rows = frame.dropna(subset=["latency_p50_ms"])
+    for index, (adapter, points) in enumerate(rows.groupby("adapter", sort=True)):
+        points = points.sort_values("recall")
+        color = f"C{index}"
+        ax.plot(
+            points["recall"], points["latency_p50_ms"], "o-", color=color, label=f"{adapter} p50"
+        )
+        ax.plot(
+            points["recall"], points["latency_p99_ms"], "s--", color=color, label=f"{adapter} p99"
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("latency per query, ms (log)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(stem))
+
+
+def plot_recall_distribution(points, stem: str | Path, title: str) -> list[Path]:
+    """Histograms of per-query recall, one per row of ``points`` (with recall_per_query)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    bins = [i / 20 for i in range(21)]
+    for _, row in points.iterrows():
+        label = f"{row['adapter']} {row['query_params']} (mean {row['recall']:.3f})"
+        ax.hist(row["recall_per_query"], bins=bins, histtype="step", linewidth=1.5, label=label)
+    ax.set_xlabel("recall of one query")
+    ax.set_ylabel("queries")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small")
     return _save(fig, Path(stem))

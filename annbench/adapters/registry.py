@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -30,6 +31,7 @@ SPEC_KEYS = {
     "query",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # names become folder names
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,13 @@ def read_spec(spec_file: Path) -> AdapterSpec:
     for key in ("module", "class", "metrics"):
         if key not in raw:
             raise UserError(f"{spec_file}: missing required key {key!r}")
+    name = str(raw.get("name", spec_file.parent.name))
+    if not NAME_PATTERN.fullmatch(name):
+        raise UserError(
+            f"{spec_file}: adapter name {name!r} may only hold letters, digits, '.', '_' and '-'"
+        )
     return AdapterSpec(
-        name=str(raw.get("name", spec_file.parent.name)),
+        name=name,
         folder=spec_file.parent.resolve(),
         module=str(raw["module"]),
         class_name=str(raw["class"]),

@@ -1,0 +1,265 @@
+"""The static HTML report: an index with a ranking per dataset, a page per dataset, the
+environment. Self-contained (no network, opens from file://): figures are matplotlib SVG and
+PNG files beside the pages, and the templates only loop over what this module prepares.
+Every value reaches the page through Jinja's autoescaping, so names cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.analysis import order_effect, pareto_front, qps_at_recall
+from annbench.errors import UserError
+
+RECALL_TARGETS = (0.90, 0.95, 0.99)
+HERE = Path(__file__).parent
+POINT_COLUMNS = [
+    ("★", None),
+    ("adapter", "adapter"),
+    ("build", "build_params"),
+    ("query", "query_params"),
+    ("mode", "mode"),
+    ("threads", "search_threads"),
+    ("order", "insertion_order"),
+    ("seed", "seed"),
+    ("recall", "recall"),
+    ("QPS", "qps"),
+    ("QPS 95% CI", None),
+    ("CV", "cv"),
+    ("p99 ms", "latency_p99_ms"),
+    ("build s", "build_time_s"),
+    ("index MB", "index_memory_bytes"),
+]
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _templates():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Write the report for every result under ``results_dir``; return the index page."""
+    from annbench.frame import load_frame
+
+    frame = load_frame(results_dir, per_query=True)
+    if frame.empty:
+        raise UserError(f"no results in {results_dir}; run `annbench run` first")
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for asset in ("style.css", "sort.js"):
+        shutil.copyfile(HERE / asset, out / asset)
+    templates = _templates()
+    common = {
+        "root": "",
+        "generated": datetime.datetime.now().isoformat(timespec="minutes"),
+    }
+    datasets = []
+    for name, rows in frame.groupby("dataset", sort=True):
+        page = f"dataset-{_slug(name)}.html"
+        description = _describe(rows)
+        context = {
+            **common,
+            "title": name,
+            "name": name,
+            "description": description,
+            "figures": _dataset_figures(rows, out, _slug(name)),
+            "columns": [title for title, _ in POINT_COLUMNS],
+            "rows": _point_rows(rows),
+            "failures": [
+                {"label": r["label"], "error": r["error"]}
+                for _, r in rows[rows["status"] != "ok"].drop_duplicates("run_id").iterrows()
+            ],
+        }
+        (out / page).write_text(templates.get_template("dataset.html.j2").render(context))
+        datasets.append(
+            {"name": name, "page": page, "description": description, "summary": _summary(rows)}
+        )
+    index = out / "index.html"
+    index.write_text(
+        templates.get_template("index.html.j2").render(
+            {**common, "title": "summary", "datasets": datasets, "targets": RECALL_TARGETS}
+        )
+    )
+    (out / "environment.html").write_text(
+        templates.get_template("environment.html.j2").render(
+            {**common, "title": "environment", "manifests": _manifests(results_dir)}
+        )
+    )
+    return index
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _describe(rows) -> str:
+    ok = rows[rows["status"] == "ok"]
+    adapters = ", ".join(sorted(rows["adapter"].unique()))
+    k = int(ok["k"].iloc[0]) if not ok.empty else "?"
+    queries = int(ok["n_queries"].iloc[0]) if not ok.empty else "?"
+    return f"k={k}, {queries} queries; adapters: {adapters}; {len(rows)} points"
+
+
+def _summary(rows) -> list[dict[str, Any]]:
+    """Per adapter: QPS at each recall target on its frontier, best recall, number of runs."""
+    ok = rows[rows["status"] == "ok"]
+    summary = []
+    for adapter in sorted(rows["adapter"].unique()):
+        points = ok[ok["adapter"] == adapter]
+        front = pareto_front(points) if not points.empty else points
+        summary.append(
+            {
+                "adapter": adapter,
+                "qps": [
+                    _number(qps_at_recall(front, t)) if not front.empty else "–"
+                    for t in RECALL_TARGETS
+                ],
+                "best_recall": _number(points["recall"].max()) if not points.empty else "–",
+                "runs": int(rows.loc[rows["adapter"] == adapter, "run_id"].nunique()),
+            }
+        )
+    return summary
+
+
+def _point_rows(rows) -> list[list[str]]:
+    ok = rows[rows["status"] == "ok"]
+    on_front = set()
+    for _, points in ok.groupby("adapter"):
+        on_front |= set(pareto_front(points).index)
+    table = []
+    for index, row in ok.sort_values(["adapter", "recall"]).iterrows():
+        cells = []
+        for title, column in POINT_COLUMNS:
+            if title == "★":
+                cells.append("★" if index in on_front else "")
+            elif title == "QPS 95% CI":
+                cells.append(f"{_number(row['qps_ci_low'])}–{_number(row['qps_ci_high'])}")
+            elif column == "index_memory_bytes":
+                value = row[column]
+                cells.append(_number(value / 1e6, 1) if value == value and value else "–")
+            elif isinstance(row[column], (float, np.floating, int, np.integer)):
+                cells.append(_number(row[column]))
+            else:
+                cells.append("" if row[column] is None else str(row[column]))
+        table.append(cells)
+    return table
+
+
+def _figure(paths: list[Path], out: Path, caption: str) -> dict[str, str]:
+    svg, png = (str(p.relative_to(out)) for p in sorted(paths, key=lambda p: p.suffix != ".svg"))
+    return {"svg": svg, "png": png, "caption": caption}
+
+
+def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
+    from annbench import plots
+
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return []
+    folder = out / "figures"
+    figures = [
+        _figure(
+            plots.plot_pareto(ok, folder / slug),
+            out,
+            "Recall vs QPS: each adapter's Pareto frontier (log QPS; up and right is better)",
+        ),
+        _figure(
+            plots.plot_scatter(
+                ok,
+                folder / f"{slug}-build",
+                x="recall",
+                y="build_time_s",
+                ylabel="build time, s (log)",
+                title="Recall vs build time",
+            ),
+            out,
+            "Recall vs index build time",
+        ),
+    ]
+    if ok["index_memory_bytes"].notna().any():
+        figures.append(
+            _figure(
+                plots.plot_scatter(
+                    ok,
+                    folder / f"{slug}-memory",
+                    x="recall",
+                    y="index_memory_bytes",
+                    scale=1e6,
+                    ylabel="index size, MB (log)",
+                    title="Recall vs index memory",
+                ),
+                out,
+                "Recall vs index memory (where the library reports a size)",
+            )
+        )
+    if ok["latency_p50_ms"].notna().any():
+        figures.append(
+            _figure(
+                plots.plot_latency(ok, folder / f"{slug}-latency", "Single-query latency"),
+                out,
+                "Single-query latency percentiles against recall",
+            )
+        )
+    if ok["insertion_order"].nunique() > 1 and (ok["insertion_order"] == "random").any():
+        figures.append(
+            _figure(
+                plots.plot_order_effect(order_effect(ok), folder / f"{slug}-order"),
+                out,
+                "Recall by insertion order, 95% CI over seeds",
+            )
+        )
+    chosen = ok.loc[(ok["recall"] - 0.9).abs().groupby(ok["adapter"]).idxmin()]
+    figures.append(
+        _figure(
+            plots.plot_recall_distribution(
+                chosen, folder / f"{slug}-per-query", "Per-query recall near mean recall 0.9"
+            ),
+            out,
+            "How recall spreads over queries (each adapter's point nearest mean recall 0.9)",
+        )
+    )
+    return figures
+
+
+def _manifests(results_dir) -> list[dict[str, Any]]:
+    """Distinct environment manifests among the results, flattened for a two-column table."""
+    from annbench.results import read_result, result_files
+
+    seen: dict[str, dict[str, Any]] = {}
+    for path in result_files(results_dir):
+        environment = read_result(path).environment
+        environment = {k: v for k, v in environment.items() if k != "cpu_affinity"}
+        key = json.dumps(environment, sort_keys=True, default=str)
+        seen.setdefault(key, environment)
+    manifests = []
+    for number, environment in enumerate(seen.values(), 1):
+        items = []
+        for key, value in environment.items():
+            if key == "cpu_flags":
+                value = " ".join(value)
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            items.append((key, value))
+        title = f"{number}. {environment.get('hostname', '?')}: {environment.get('cpu_model', '?')}"
+        manifests.append({"title": title, "entries": items})
+    return manifests
