@@ -344,6 +344,11 @@ def _histogram(values, bins: int, width: int = 40) -> str:
     show_default=True,
     help="docker: containers at once, each on its own disjoint CPU set.",
 )
+@click.option(
+    "--suite",
+    type=click.Choice(["smoke"]),
+    help="smoke: every registered adapter on a tiny dataset (instead of SPEC).",
+)
 @pass_context
 def run(
     obj: Context,
@@ -355,6 +360,7 @@ def run(
     cpuset: str | None,
     memory: str | None,
     parallel: int,
+    suite: str | None,
 ) -> None:
     """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
     from dataclasses import replace
@@ -369,7 +375,14 @@ def run(
         client()  # one clear line now if no engine answers, before any dataset work
     elif cpus or cpuset or memory:
         raise UserError("--cpus, --cpuset and --memory apply to --executor docker")
-    experiment = read_experiment(spec or default_experiment_path())
+    if suite and spec:
+        raise UserError("give either SPEC or --suite, not both")
+    if suite == "smoke":
+        from annbench.plan import smoke_experiment
+
+        experiment = smoke_experiment()
+    else:
+        experiment = read_experiment(spec or default_experiment_path())
     if timeout is not None:
         experiment = replace(experiment, timeout=timeout)
     jobs = expand(experiment, obj.data_dir)
@@ -738,6 +751,127 @@ def report(obj: Context, out: Path | None) -> None:
 
 
 @cli.group()
+def baseline() -> None:
+    """Baselines for `annbench check`."""
+
+
+def _results_document(results_dir: Path) -> dict:
+    from annbench.check import summarise
+    from annbench.frame import load_frame
+    from annbench.results import read_result, result_files
+
+    files = result_files(results_dir)
+    if not files:
+        raise UserError(f"no results in {results_dir}; run `annbench run` first")
+    return summarise(load_frame(results_dir), read_result(files[0]).environment)
+
+
+@baseline.command("save")
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Results to summarise (default: --results-dir).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def baseline_save(obj: Context, results_dir: Path | None, out: Path) -> None:
+    """Summarise a run (recall, QPS with its interval and frontiers per adapter, environment)."""
+    from annbench.check import save_baseline
+
+    document = _results_document(results_dir or obj.results_dir)
+    click.echo(f"wrote {save_baseline(document, out)} ({len(document['points'])} points)")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a fraction or a percentage (0.1 or 10%)") from None
+    if not 0 <= value <= 1:
+        raise UserError(f"{text!r} must lie between 0 and 100%")
+    return value
+
+
+@cli.command()
+@click.option(
+    "--baseline", "baseline_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Current results (default: --results-dir).",
+)
+@click.option(
+    "--max-recall-drop",
+    default="0.01",
+    show_default=True,
+    help="Recall may fall this much (absolute) before it is a regression.",
+)
+@click.option(
+    "--max-qps-drop",
+    default="10%",
+    show_default=True,
+    help="QPS at matched recall may fall this much, when intervals do not overlap.",
+)
+@click.option(
+    "--markdown",
+    "markdown_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here.",
+)
+@pass_context
+def check(
+    obj: Context,
+    baseline_file: Path,
+    results_dir: Path | None,
+    max_recall_drop: str,
+    max_qps_drop: str,
+    markdown_file: Path | None,
+    junit_file: Path | None,
+) -> None:
+    """Compare results with a baseline: exit 0 within bounds, 1 on a regression, 2 on bad
+    input."""
+    from annbench import check as gate
+
+    recall_drop, qps_drop = _fraction(max_recall_drop), _fraction(max_qps_drop)
+    stored = gate.load_baseline(baseline_file)
+    current = _results_document(results_dir or obj.results_dir)
+    findings = gate.compare(stored, current, max_recall_drop=recall_drop, max_qps_drop=qps_drop)
+    warnings = [
+        f"environment differs: {line}" for line in gate.environment_differences(stored, current)
+    ]
+    missing = sum(f.kind == "missing" for f in findings)
+    if missing:
+        warnings.append(f"{missing} baseline points or adapters are not in the current results")
+    regressions = [f for f in findings if f.regression]
+    for finding in regressions:
+        click.echo(
+            f"REGRESSION {finding.kind:<6} {finding.dataset} {finding.adapter}: {finding.detail}"
+        )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if markdown_file:
+        markdown_file.write_text(gate.markdown(findings, warnings))
+    if junit_file:
+        junit_file.write_text(gate.junit(findings))
+    checked = len(findings) - missing
+    click.echo(
+        f"{checked} checks, {len(regressions)} regressions "
+        f"(recall drop > {recall_drop:g}, QPS drop > {qps_drop:.0%} with intervals apart)"
+    )
+    if regressions:
+        raise click.exceptions.Exit(1)
+
+
+@cli.group()
 def images() -> None:
     """Container images: a base with the worker, and one image per adapter."""
 
@@ -837,7 +971,7 @@ def adapters_list(as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and exit status 2."""
     try:
-        cli.main(args=argv, prog_name="annbench", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="annbench", standalone_mode=False)
     except UserError as exc:
         click.echo(f"annbench: error: {exc}", err=True)
         return 2
@@ -852,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("annbench: interrupted; finished jobs are stored, rerun to resume", err=True)
         return 130
-    return 0
+    return status if isinstance(status, int) else 0  # an Exit(code) comes back as its code
 
 
 if __name__ == "__main__":

@@ -321,3 +321,28 @@ def _checked_info(path: Path, name: str, experiment: Experiment, progress) -> di
         ensure_intrinsic(path, progress=progress)
         info = dataset_info(path)
     return info
+
+
+SMOKE_DATASET = "smoke-2k-16"
+
+
+def smoke_experiment(registry: dict | None = None) -> Experiment:
+    """Every registered adapter on a tiny dataset: the first value of each build parameter,
+    the spec's whole query grid, single-threaded seeded builds (so recall is repeatable)."""
+    from annbench.adapters.registry import discover
+
+    registry = discover() if registry is None else registry
+    adapters = [
+        {"name": spec.name, "build": {k: v[:1] for k, v in spec.build_grid.items()}, "query": {}}
+        for spec in sorted(registry.values(), key=lambda spec: spec.name)
+        if "euclidean" in spec.metrics
+    ]
+    return Experiment(
+        datasets=[SMOKE_DATASET],
+        adapters=adapters,
+        k=10,
+        repeats=3,
+        build_threads=[1],
+        seeds=[0],
+        timeout=300,
+    )

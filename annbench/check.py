@@ -1,0 +1,296 @@
+"""A noise-aware regression gate: compare a run with a stored baseline.
+
+- Recall is compared at fixed parameters (same dataset, adapter, build and query parameters,
+  mode, threads, order, seed): a drop beyond ``max_recall_drop`` is a regression.
+- Speed is compared at matched recall: for every point of the baseline's recall-vs-QPS frontier
+  the current frontier's QPS is interpolated at that recall (log-linear, with its confidence
+  bounds). A regression needs both a drop beyond ``max_qps_drop``, measured on each run's
+  fastest pass (noise only slows a pass down), and confidence intervals that do not overlap,
+  so timing noise alone does not fail a build. A frontier that no longer reaches
+  a baseline recall (beyond the recall tolerance) is a regression too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.analysis import pareto_front
+from annbench.errors import UserError
+
+FORMAT = "annbench-baseline"
+VERSION = 1
+KEY_COLUMNS = [
+    "dataset",
+    "adapter",
+    "build_params",
+    "query_params",
+    "mode",
+    "search_threads",
+    "build_threads",
+    "insertion_order",
+    "seed",
+    "k",
+]
+POINT_COLUMNS = ["recall", "qps", "qps_max", "qps_ci_low", "qps_ci_high", "build_time_s"]
+FRONTIER_COLUMNS = ("recall", "qps", "qps_max", "qps_ci_low", "qps_ci_high")
+COMPARED_ENVIRONMENT = ("cpu_model", "cpu_count", "packages")
+
+
+@dataclass
+class Finding:
+    kind: str  # recall | qps | reach | missing
+    dataset: str
+    adapter: str
+    detail: str
+    regression: bool
+    baseline: float | None = None
+    current: float | None = None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def summarise(frame, environment: dict[str, Any]) -> dict[str, Any]:
+    """The baseline document of a results frame: points, frontiers and the environment."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        raise UserError("no successful results to summarise; run `annbench run` first")
+    points = [
+        {
+            "key": {c: _plain(row[c]) for c in KEY_COLUMNS},
+            **{c: _plain(row[c]) for c in POINT_COLUMNS},
+        }
+        for _, row in ok.iterrows()
+    ]
+    frontiers = []
+    for (dataset, adapter), rows in ok.groupby(["dataset", "adapter"], sort=True):
+        front = pareto_front(rows)
+        frontiers.append(
+            {
+                "dataset": dataset,
+                "adapter": adapter,
+                "points": [
+                    {c: _plain(r[c]) for c in FRONTIER_COLUMNS} for _, r in front.iterrows()
+                ],
+            }
+        )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment,
+        "points": points,
+        "frontiers": frontiers,
+    }
+
+
+def save_baseline(document: dict[str, Any], path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"baseline {path} does not exist; make one with `annbench baseline save`")
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"baseline {path} is not valid JSON ({exc}); save it again") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise UserError(f"{path} is not an annbench baseline (no format: {FORMAT!r})")
+    if document.get("version", 0) > VERSION:
+        raise UserError(
+            f"baseline {path} has version {document['version']}, newer than this "
+            f"annbench reads ({VERSION}); upgrade annbench"
+        )
+    for key in ("points", "frontiers"):
+        if not isinstance(document.get(key), list):
+            raise UserError(f"baseline {path} lacks its '{key}' list; save it again")
+    return document
+
+
+def _interpolate(front: list[dict[str, Any]], recall: float) -> dict[str, float] | None:
+    """QPS and its bounds on a frontier at ``recall`` (log-linear); None if out of reach."""
+    points = sorted(front, key=lambda p: p["recall"])
+    reached = [p for p in points if p["recall"] >= recall]
+    if not reached:
+        return None
+    above = reached[0]
+    below = [p for p in points if p["recall"] < recall]
+    keys = FRONTIER_COLUMNS[1:]
+    if not below or above["recall"] == recall:
+        return {k: _or_nan(above[k]) for k in keys}
+    below = below[-1]
+    share = (recall - below["recall"]) / (above["recall"] - below["recall"])
+    values = {}
+    for k in keys:
+        lo, hi = _or_nan(below[k]), _or_nan(above[k])
+        values[k] = float(np.exp(np.log(lo) + share * (np.log(hi) - np.log(lo))))
+    return values
+
+
+def _or_nan(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def compare(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    max_recall_drop: float = 0.01,
+    max_qps_drop: float = 0.10,
+) -> list[Finding]:
+    """Every check the gate makes, regressions and passes alike."""
+    findings: list[Finding] = []
+    now = {json.dumps(p["key"], sort_keys=True): p for p in current["points"]}
+    for point in baseline["points"]:
+        key = point["key"]
+        match = now.get(json.dumps(key, sort_keys=True))
+        where = f"{key['build_params'] or '-'} / {key['query_params'] or '-'}"
+        if match is None:
+            findings.append(
+                Finding(
+                    "missing",
+                    key["dataset"],
+                    key["adapter"],
+                    f"{where}: not in the current results",
+                    False,
+                )
+            )
+            continue
+        drop = point["recall"] - match["recall"]
+        findings.append(
+            Finding(
+                "recall",
+                key["dataset"],
+                key["adapter"],
+                f"{where}: recall {point['recall']:.4f} -> {match['recall']:.4f}",
+                drop > max_recall_drop,
+                point["recall"],
+                match["recall"],
+            )
+        )
+    fronts = {(f["dataset"], f["adapter"]): f["points"] for f in current["frontiers"]}
+    for frontier in baseline["frontiers"]:
+        dataset, adapter = frontier["dataset"], frontier["adapter"]
+        current_front = fronts.get((dataset, adapter))
+        if not current_front:
+            findings.append(Finding("missing", dataset, adapter, "no current results", False))
+            continue
+        best_now = max(p["recall"] for p in current_front)
+        for point in frontier["points"]:
+            findings.append(
+                _speed_at(
+                    point, current_front, best_now, dataset, adapter, max_recall_drop, max_qps_drop
+                )
+            )
+    return findings
+
+
+def _speed_at(point, current_front, best_now, dataset, adapter, max_recall_drop, max_qps_drop):
+    target = point["recall"]
+    here = _interpolate(current_front, target)
+    if here is None:
+        return Finding(
+            "reach",
+            dataset,
+            adapter,
+            f"recall {target:.4f} reached before, best now {best_now:.4f}",
+            target - best_now > max_recall_drop,
+            target,
+            best_now,
+        )
+    # the size of a drop is read on each run's fastest pass: noise only ever slows a pass down
+    before, now = _or_nan(point.get("qps_max", point["qps"])), here["qps_max"]
+    drop = 1 - now / before
+    apart = _or_nan(here["qps_ci_high"]) < _or_nan(point["qps_ci_low"])
+    return Finding(
+        "qps",
+        dataset,
+        adapter,
+        f"QPS at recall {target:.4f}: {before:,.0f} -> {now:,.0f} ({-drop:+.1%})"
+        + ("" if apart else ", intervals overlap"),
+        bool(drop > max_qps_drop and apart),
+        before,
+        now,
+    )
+
+
+def environment_differences(baseline: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Lines naming what differs between the two environments (CPU, cores, packages)."""
+    old, new = baseline.get("environment") or {}, current.get("environment") or {}
+    lines = []
+    for key in COMPARED_ENVIRONMENT:
+        if key == "packages":
+            for name in sorted(set(old.get(key, {})) | set(new.get(key, {}))):
+                a, b = old.get(key, {}).get(name), new.get(key, {}).get(name)
+                if a != b:
+                    lines.append(f"{name} {a} in the baseline, {b} now")
+        elif old.get(key) != new.get(key):
+            lines.append(f"{key}: {old.get(key)!r} in the baseline, {new.get(key)!r} now")
+    return lines
+
+
+def markdown(findings: list[Finding], warnings: list[str]) -> str:
+    """A Markdown summary (for a CI step summary): regressions first, then a count."""
+    regressions = [f for f in findings if f.regression]
+    verdict = f"**{len(regressions)} regression(s)**" if regressions else "**no regressions**"
+    lines = [
+        f"## annbench check: {verdict}",
+        "",
+        f"{len(findings)} checks: {sum(f.kind == 'recall' for f in findings)} recall at fixed "
+        f"parameters, {sum(f.kind in ('qps', 'reach') for f in findings)} speed at matched "
+        "recall.",
+        "",
+    ]
+    shown = regressions or [f for f in findings if f.kind != "missing"][:20]
+    lines += ["| result | check | dataset | adapter | detail |", "|---|---|---|---|---|"]
+    for f in shown:
+        lines.append(
+            f"| {'REGRESSION' if f.regression else 'ok'} | {f.kind} | {f.dataset} | "
+            f"{f.adapter} | {f.detail.replace('|', '/')} |"
+        )
+    if warnings:
+        lines += ["", "Warnings:", ""] + [f"- {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+def junit(findings: list[Finding]) -> str:
+    """JUnit XML: one test case per check, a failure element per regression."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element(
+        "testsuite",
+        name="annbench.check",
+        tests=str(len(findings)),
+        failures=str(sum(f.regression for f in findings)),
+        skipped=str(sum(f.kind == "missing" for f in findings)),
+    )
+    for f in findings:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"{f.dataset}.{f.adapter}", name=f"{f.kind}: {f.detail}"
+        )
+        if f.regression:
+            ET.SubElement(case, "failure", message=f.detail, type=f.kind).text = json.dumps(
+                asdict(f)
+            )
+        elif f.kind == "missing":
+            ET.SubElement(case, "skipped", message=f.detail)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
