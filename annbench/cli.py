@@ -275,6 +275,34 @@ def datasets_info(obj: Context, name: str, as_json: bool) -> None:
         click.echo(f"{key:>16}: {json.dumps(value) if isinstance(value, dict) else value}")
 
 
+@datasets.command("groundtruth")
+@click.argument("name")
+@click.option("--scheduler", help="Dask scheduler (tcp://HOST:PORT); default: a local cluster.")
+@click.option("--shards", type=int, help="Pieces of the base (default: one per worker).")
+@click.option("--k", "ground_truth_k", type=int, default=100, show_default=True)
+@pass_context
+def datasets_groundtruth(
+    obj: Context, name: str, scheduler: str | None, shards: int | None, ground_truth_k: int
+) -> None:
+    """Recompute a dataset's exact ground truth on a Dask cluster, the base split into shards
+    that the workers read from the file (which they must see at the same path)."""
+    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.store import load_dataset, write_dataset
+    from annbench.executors.dask import connect
+    from annbench.groundtruth_sharded import sharded_exact_knn
+
+    path = resolve_dataset(name, obj.data_dir, create=False)
+    client = connect(scheduler)
+    try:
+        ids, distances = sharded_exact_knn(path, client, ground_truth_k, shards)
+    finally:
+        client.close()
+    dataset = load_dataset(path)
+    dataset.neighbors, dataset.distances = ids, distances
+    write_dataset(path, dataset, overwrite=True)
+    click.echo(f"wrote {path} (exact top-{ids.shape[1]} for {len(ids)} queries)")
+
+
 @datasets.command("describe")
 @click.argument("name")
 @click.option(
@@ -327,10 +355,14 @@ def _histogram(values, bins: int, width: int = 40) -> str:
 @click.argument("spec", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--executor",
-    type=click.Choice(["process", "inline", "docker"]),
+    type=click.Choice(["process", "inline", "docker", "dask"]),
     default="process",
     show_default=True,
     help="Where each job runs.",
+)
+@click.option(
+    "--scheduler",
+    help="dask: scheduler address (tcp://HOST:PORT); default: a local cluster.",
 )
 @click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
 @click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
@@ -361,6 +393,7 @@ def run(
     memory: str | None,
     parallel: int,
     suite: str | None,
+    scheduler: str | None,
 ) -> None:
     """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
     from dataclasses import replace
@@ -393,7 +426,11 @@ def run(
         for adapter in sorted({job.adapter for job in jobs}):
             adapter_image(engine, adapter)  # every image present before the first job starts
     click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
+    if scheduler and executor != "dask":
+        raise UserError("--scheduler applies to --executor dask")
     options = {"cpus": cpus, "cpuset": cpuset, "memory": memory} if executor == "docker" else {}
+    if executor == "dask":
+        options = {"scheduler": scheduler}
     outcomes = run_sweep(
         jobs,
         obj.results_dir,

@@ -60,6 +60,23 @@ def candidate_ids(
     progress: bool | None = None,
 ) -> np.ndarray:
     """The ids of each query's k nearest base vectors by faiss's float32 kernel, unordered."""
+    return scan(base, queries, metric, k, progress=progress)[1]
+
+
+def scan(
+    base: np.ndarray,
+    queries: np.ndarray,
+    metric: str,
+    k: int = 100,
+    *,
+    offset: int = 0,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """faiss scores and ids (plus ``offset``) of each query's k best base vectors, unordered.
+
+    Scores are squared L2 for euclidean (smaller is closer) and inner products otherwise
+    (larger is closer); ``merge_scans`` combines scans of disjoint parts of a base.
+    """
     import faiss
     from tqdm.auto import tqdm
 
@@ -69,17 +86,29 @@ def candidate_ids(
     k = min(k, n)
     if k < 1:
         raise UserError("ground truth needs k >= 1 and a non-empty base")
-    by_similarity = metric != "euclidean"
-    faiss_metric = faiss.METRIC_INNER_PRODUCT if by_similarity else faiss.METRIC_L2
+    faiss_metric = faiss.METRIC_L2 if metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
     query_block = normalized(queries) if metric == "angular" else _as_float32(queries)
-    heap = faiss.ResultHeap(len(queries), k, keep_max=by_similarity)
+    heap = faiss.ResultHeap(len(queries), k, keep_max=metric != "euclidean")
     rows = _block_rows(base.shape[1])
     starts = range(0, n, rows)
     for start in tqdm(starts, desc="exact k-NN", unit="block", disable=progress is False):
         block = base[start : start + rows]
         block = normalized(block) if metric == "angular" else _as_float32(block)
         scores, ids = faiss.knn(query_block, block, min(k, len(block)), metric=faiss_metric)
-        heap.add_result(scores, ids + start)
+        heap.add_result(scores, ids + start + offset)
+    heap.finalize()
+    return heap.D, heap.I
+
+
+def merge_scans(scans: list[tuple[np.ndarray, np.ndarray]], metric: str, k: int) -> np.ndarray:
+    """The k best ids per query over several scans (in the order given), unordered."""
+    import faiss
+
+    n_queries = len(scans[0][0])
+    k = min(k, sum(scores.shape[1] for scores, _ in scans))
+    heap = faiss.ResultHeap(n_queries, k, keep_max=metric != "euclidean")
+    for scores, ids in scans:
+        heap.add_result(scores, ids)
     heap.finalize()
     return heap.I
 

@@ -115,4 +115,5 @@ def environment() -> dict[str, Any]:
         },
         "annbench_commit": git_commit(),
         "container_image": os.environ.get(IMAGE_ENV, ""),
+        "dask_worker": os.environ.get("ANNBENCH_DASK_WORKER", ""),
     }

@@ -15,7 +15,7 @@ from annbench.errors import UserError
 from annbench.plan import Job
 from annbench.results import read_summary, stored_status
 
-EXECUTORS = ("process", "inline", "docker")
+EXECUTORS = ("process", "inline", "docker", "dask")
 
 
 @dataclass
@@ -54,7 +54,8 @@ def run_sweep(
 ) -> list[Outcome]:
     """Run every job not already stored as ok (all of them with ``force``); the sweep goes on
     past failures, which are stored with their reason. ``parallel`` > 1 (docker only) runs that
-    many containers at once, each on its own disjoint CPU set."""
+    many containers at once, each on its own disjoint CPU set. The dask executor submits every
+    pending job at once (``options["scheduler"]``: an address, or None for a local cluster)."""
     run = executor_function(executor)
     options = dict(options or {})
     if parallel > 1 and executor != "docker":
@@ -63,30 +64,52 @@ def run_sweep(
     for cpuset in cpu_sets(parallel) if parallel > 1 else [options.pop("cpuset", None)]:
         free_sets.put(cpuset)
 
-    def one(numbered: tuple[int, Job]) -> Outcome:
-        number, job = numbered
-        prefix = f"[{number}/{len(jobs)}] {job.label} on {job.dataset}"
-        if not force and stored_status(results_dir, job) == "ok":
-            if echo:
-                echo(f"{prefix}: already stored, skipped")
-            return Outcome(job, "skipped")
-        cpuset = free_sets.get()
-        try:
-            extra = {**options, "cpuset": cpuset} if executor == "docker" else {}
-            path = run(job, Path(results_dir), **extra)
-        finally:
-            free_sets.put(cpuset)
+    def prefix(number: int, job: Job) -> str:
+        return f"[{number}/{len(jobs)}] {job.label} on {job.dataset}"
+
+    def finished(number: int, job: Job, path: Path) -> Outcome:
         summary = read_summary(path)
         outcome = Outcome(job, summary["status"], path, summary["error"], summary["build_time_s"])
         if echo:
             detail = (
                 f"build {outcome.build_time_s:.2f} s" if outcome.status == "ok" else outcome.error
             )
-            echo(f"{prefix}: {outcome.status}, {detail}")
+            echo(f"{prefix(number, job)}: {outcome.status}, {detail}")
         return outcome
 
-    numbered = list(enumerate(jobs, 1))
+    outcomes: dict[int, Outcome] = {}
+    pending = []
+    for number, job in enumerate(jobs, 1):
+        if not force and stored_status(results_dir, job) == "ok":
+            if echo:
+                echo(f"{prefix(number, job)}: already stored, skipped")
+            outcomes[number] = Outcome(job, "skipped")
+        else:
+            pending.append((number, job))
+
+    if executor == "dask":
+        from annbench.executors.dask import run_many
+
+        numbers = {job.run_id: number for number, job in pending}
+        scheduler = options.get("scheduler")
+        for job, path in run_many([job for _, job in pending], results_dir, scheduler=scheduler):
+            outcomes[numbers[job.run_id]] = finished(numbers[job.run_id], job, path)
+        return [outcomes[number] for number in sorted(outcomes)]
+
+    def one(numbered: tuple[int, Job]) -> Outcome:
+        number, job = numbered
+        cpuset = free_sets.get()
+        try:
+            extra = {**options, "cpuset": cpuset} if executor == "docker" else {}
+            path = run(job, Path(results_dir), **extra)
+        finally:
+            free_sets.put(cpuset)
+        return finished(number, job, path)
+
     if parallel == 1:
-        return [one(item) for item in numbered]
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(one, numbered))
+        outcomes.update((number, one((number, job))) for number, job in pending)
+    else:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            done = pool.map(one, pending)
+            outcomes.update((number, outcome) for (number, _), outcome in zip(pending, done))
+    return [outcomes[number] for number in sorted(outcomes)]
