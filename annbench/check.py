@@ -4,10 +4,11 @@
   mode, threads, order, seed): a drop beyond ``max_recall_drop`` is a regression.
 - Speed is compared at matched recall: for every point of the baseline's recall-vs-QPS frontier
   the current frontier's QPS is interpolated at that recall (log-linear, with its confidence
-  bounds). A regression needs both a drop beyond ``max_qps_drop``, measured on each run's
-  fastest pass (noise only slows a pass down), and confidence intervals that do not overlap,
-  so timing noise alone does not fail a build. A frontier that no longer reaches
-  a baseline recall (beyond the recall tolerance) is a regression too.
+  bounds). A regression needs both a drop beyond ``max_qps_drop``, measured from the
+  baseline's slowest pass to the current fastest one (noise only slows a pass down), and
+  confidence intervals that do not overlap, so timing noise alone does not fail a build. A
+  frontier that no longer reaches a baseline recall (beyond the recall tolerance) is a
+  regression too.
 """
 
 from __future__ import annotations
@@ -38,8 +39,16 @@ KEY_COLUMNS = [
     "seed",
     "k",
 ]
-POINT_COLUMNS = ["recall", "qps", "qps_max", "qps_ci_low", "qps_ci_high", "build_time_s"]
-FRONTIER_COLUMNS = ("recall", "qps", "qps_max", "qps_ci_low", "qps_ci_high")
+POINT_COLUMNS = [
+    "recall",
+    "qps",
+    "qps_min",
+    "qps_max",
+    "qps_ci_low",
+    "qps_ci_high",
+    "build_time_s",
+]
+FRONTIER_COLUMNS = ("recall", "qps", "qps_min", "qps_max", "qps_ci_low", "qps_ci_high")
 COMPARED_ENVIRONMENT = ("cpu_model", "cpu_count", "packages")
 
 
@@ -217,8 +226,9 @@ def _speed_at(point, current_front, best_now, dataset, adapter, max_recall_drop,
             target,
             best_now,
         )
-    # the size of a drop is read on each run's fastest pass: noise only ever slows a pass down
-    before, now = _or_nan(point.get("qps_max", point["qps"])), here["qps_max"]
+    # a drop is measured from the baseline's slowest pass to the current fastest pass: noise
+    # only ever slows a pass down, so it has to be beaten by the whole spread of both runs
+    before, now = _or_nan(point.get("qps_min", point["qps"])), here["qps_max"]
     drop = 1 - now / before
     apart = _or_nan(here["qps_ci_high"]) < _or_nan(point["qps_ci_low"])
     return Finding(

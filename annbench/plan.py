@@ -328,7 +328,8 @@ SMOKE_DATASET = "smoke-2k-16"
 
 def smoke_experiment(registry: dict | None = None) -> Experiment:
     """Every registered adapter on a tiny dataset: the first value of each build parameter,
-    the spec's whole query grid, single-threaded seeded builds (so recall is repeatable)."""
+    the spec's whole query grid, single-threaded seeded builds (so recall is repeatable) and
+    single-threaded searches (far steadier timings on a shared machine)."""
     from annbench.adapters.registry import discover
 
     registry = discover() if registry is None else registry
@@ -343,6 +344,7 @@ def smoke_experiment(registry: dict | None = None) -> Experiment:
         k=10,
         repeats=3,
         build_threads=[1],
+        search_threads=[1],
         seeds=[0],
         timeout=300,
     )

@@ -29,6 +29,7 @@ def run_hnswlib(cli, tmp_path, dataset, efs, name):
                 "datasets": [str(dataset)],
                 "repeats": 5,
                 "build_threads": 1,
+                "search_threads": 1,
                 "adapters": [
                     "faiss-flat",
                     {
@@ -120,6 +121,7 @@ def _with_speed(document, factor: float, spread: float):
         for point in frontier["points"]:
             point["qps"] *= factor
             point["qps_max"] *= factor
+            point["qps_min"] *= factor
             point["qps_ci_low"] = point["qps"] * (1 - spread)
             point["qps_ci_high"] = point["qps"] * (1 + spread)
     return copy
