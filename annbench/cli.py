@@ -976,15 +976,22 @@ def images_list(as_json: bool) -> None:
         click.echo(f"{row['tag']:<32} {row['id']:<20} {row['size_mb']:>6} MB  {versions}")
 
 
-@cli.command("adapters")
+@cli.group()
+def adapters() -> None:
+    """The adapters annbench can run, and making new ones."""
+
+
+@adapters.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def adapters_list(as_json: bool) -> None:
-    """The adapters annbench can run, with their grids."""
+    """Every adapter found (built in, on ANNBENCH_ALGORITHMS_PATH, or installed as a plugin),
+    with its library version, metrics, grids and where it comes from."""
     from annbench.adapters.registry import discover
 
     rows = [
         {
             "name": s.name,
+            "source": s.source,
             "library": s.library,
             "version": s.library_version(),
             "metrics": list(s.metrics),
@@ -1000,9 +1007,27 @@ def adapters_list(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(
-            f"{row['name']:<12} {row['library'] or '':<10} {row['version']:<8} "
-            f"build {row['build']} query {row['query']}"
+            f"{row['name']:<16} {row['source']:<10.40} {row['library'] or '-':<14} "
+            f"{row['version']:<10} build {row['build']} query {row['query']}"
         )
+
+
+@adapters.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="algorithms",
+    show_default=True,
+    help="Folder to create it in.",
+)
+def adapters_new(name: str, parent: Path) -> None:
+    """Write a working adapter folder (module, spec, Dockerfile, conformance test) to edit."""
+    from annbench.adapters.scaffold import new_adapter
+
+    folder = new_adapter(name, parent)
+    click.echo(f"wrote {folder}: edit adapter.py and spec.yml, then `pytest {folder}`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,13 +8,14 @@ many vectors, in order (1 keeps the order exactly); 0 adds everything in one cal
 import faiss
 import numpy as np
 
-from annbench.adapters.protocol import Adapter
+from annbench.adapters.faiss_support import FaissAdapter
 
 
-class FaissHNSW(Adapter):
+class FaissHNSW(FaissAdapter):
     def build(self, base: np.ndarray, ids: np.ndarray) -> None:
-        metric = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        self.hnsw = faiss.IndexHNSWFlat(base.shape[1], int(self.build_params.get("M", 16)), metric)
+        self.hnsw = faiss.IndexHNSWFlat(
+            base.shape[1], int(self.build_params.get("M", 16)), self.faiss_metric
+        )
         self.hnsw.hnsw.efConstruction = int(self.build_params.get("ef_construction", 40))
         self.hnsw.hnsw.rng = faiss.RandomGenerator(self.seed)  # the level of each inserted node
         self.index = faiss.IndexIDMap(self.hnsw)
@@ -25,10 +26,3 @@ class FaissHNSW(Adapter):
 
     def set_query_params(self, ef_search: int = 16) -> None:
         self.hnsw.hnsw.efSearch = int(ef_search)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        distances, ids = self.index.search(queries, k)
-        return ids, distances
-
-    def memory_bytes(self) -> int:
-        return len(faiss.serialize_index(self.index))

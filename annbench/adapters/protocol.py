@@ -10,8 +10,10 @@ The worker caps OpenMP and BLAS pools to ``build_threads`` around ``build`` and 
 passes ``self.build_threads`` / ``self.search_threads`` on itself (None: library default).
 Randomised builds take ``self.seed``.
 
-An adapter returns, for each query, ``k`` original ids and the library's own distances, padded
-with -1 ids when it finds fewer than ``k``. The harness recomputes true distances itself.
+An adapter returns, for each query, ``k`` original ids and the library's own distances, nearest
+first, padded with -1 ids when it finds fewer than ``k``. Distances must ascend (smaller is
+closer): a library that scores by similarity returns it negated. The harness recomputes true
+distances itself and never trusts these.
 """
 
 from __future__ import annotations

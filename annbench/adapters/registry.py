@@ -2,7 +2,9 @@
 
 Discovery reads spec files only; an adapter's module (and so its library) is imported when a
 worker loads it to run a job, never before. Folders are searched in ``algorithms/`` beside the
-package, then in every directory named by ``ANNBENCH_ALGORITHMS_PATH`` (os.pathsep-separated).
+package, then in every directory named by ``ANNBENCH_ALGORITHMS_PATH`` (os.pathsep-separated),
+then in installed plugins: packages that declare an entry point in the ``annbench.adapters``
+group naming their module, whose folder holds the spec file and the adapter module.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SPEC_KEYS = {
     "query",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
+ENTRY_POINT_GROUP = "annbench.adapters"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # names become folder names
 
 
@@ -48,6 +51,7 @@ class AdapterSpec:
     description: str = ""
     build_grid: dict[str, list[Any]] = field(default_factory=dict)
     query_grid: dict[str, list[Any]] = field(default_factory=dict)
+    source: str = "builtin"  # builtin | path DIR | plugin DIST
 
     @property
     def module_path(self) -> Path:
@@ -69,20 +73,46 @@ def default_search_path() -> list[Path]:
     return [builtin, *extra]
 
 
+def plugin_folders() -> list[tuple[Path, str]]:
+    """Adapter folders of installed plugins: each entry point of the ``annbench.adapters``
+    group names a module (a package) whose folder holds a spec file. The module is located,
+    not imported, so discovery stays free of the plugin's library."""
+    import importlib.util
+
+    folders = []
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        module = entry.value.split(":")[0]
+        found = importlib.util.find_spec(module)
+        if found is None or not found.origin:
+            raise UserError(
+                f"adapter plugin {entry.name!r} names module {module!r}, which "
+                "cannot be found; reinstall the plugin"
+            )
+        dist = entry.dist.name if entry.dist else "unknown"
+        folders.append((Path(found.origin).parent, f"plugin {dist}"))
+    return folders
+
+
 def discover(search_path: list[Path] | None = None) -> dict[str, AdapterSpec]:
-    """All adapters found on the search path, by name (a later folder does not shadow silently)."""
+    """All adapters: folders under each search-path directory (default: algorithms/ and
+    ANNBENCH_ALGORITHMS_PATH) and installed plugins. Two adapters may not share a name."""
+    folders: list[tuple[Path, str]] = []
+    directories = search_path or default_search_path()
+    for index, directory in enumerate(directories):
+        source = "builtin" if search_path is None and index == 0 else f"path {directory}"
+        if directory.is_dir():
+            folders += [(spec.parent, source) for spec in sorted(directory.glob(f"*/{SPEC_FILE}"))]
+    if search_path is None:
+        folders += plugin_folders()
     found: dict[str, AdapterSpec] = {}
-    for directory in search_path or default_search_path():
-        if not directory.is_dir():
-            continue
-        for spec_file in sorted(directory.glob(f"*/{SPEC_FILE}")):
-            spec = read_spec(spec_file)
-            if spec.name in found:
-                raise UserError(
-                    f"two adapters are named {spec.name!r}: {found[spec.name].folder} and "
-                    f"{spec.folder}; rename one in its {SPEC_FILE}"
-                )
-            found[spec.name] = spec
+    for folder, source in folders:
+        spec = read_spec(folder / SPEC_FILE, source)
+        if spec.name in found:
+            raise UserError(
+                f"two adapters are named {spec.name!r}: {found[spec.name].folder} and "
+                f"{spec.folder}; rename one in its {SPEC_FILE}"
+            )
+        found[spec.name] = spec
     return found
 
 
@@ -94,7 +124,7 @@ def get_adapter(name: str, search_path: list[Path] | None = None) -> AdapterSpec
     return adapters[name]
 
 
-def read_spec(spec_file: Path) -> AdapterSpec:
+def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
     """Parse and check one spec file."""
     import yaml
 
@@ -113,6 +143,7 @@ def read_spec(spec_file: Path) -> AdapterSpec:
         )
     return AdapterSpec(
         name=name,
+        source=source,
         folder=spec_file.parent.resolve(),
         module=str(raw["module"]),
         class_name=str(raw["class"]),

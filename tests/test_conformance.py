@@ -1,0 +1,128 @@
+"""Every registered adapter passes the conformance suite; a plugin package installed with pip
+is discovered and runs; `annbench adapters new` writes an adapter that conforms."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from annbench.adapters.conformance import conformance_problems
+from annbench.adapters.registry import discover
+
+from .conftest import TEST_ALGORITHMS
+
+
+@pytest.mark.parametrize("name", sorted(discover()))
+def test_registered_adapter_conforms(name):
+    assert conformance_problems(discover()[name]) == []
+
+
+@pytest.mark.parametrize("name,fragment", [("liar", "outside"), ("crashy", "exploded")])
+def test_misbehaving_adapters_fail_conformance(name, fragment):
+    problems = conformance_problems(discover([TEST_ALGORITHMS])[name])
+    assert problems and all(fragment in problem for problem in problems)
+
+
+def test_new_adapter_from_the_template_conforms_and_runs(tmp_path, cli, make_dataset, monkeypatch):
+    status, out, err = cli("adapters", "new", "my-index", "--dir", tmp_path / "algos")
+    assert status == 0, err
+    folder = tmp_path / "algos" / "my-index"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "Dockerfile",
+        "adapter.py",
+        "spec.yml",
+        "test_adapter.py",
+    ]
+    monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(tmp_path / "algos"))
+    spec = discover()["my-index"]
+    assert spec.source.startswith("path") and conformance_problems(spec) == []
+    status, _, err = cli("adapters", "new", "my-index", "--dir", tmp_path / "algos")
+    assert status == 2 and "already exists" in err
+    status, _, err = cli("adapters", "new", "bad/name", "--dir", tmp_path / "algos")
+    assert status == 2 and "may only hold" in err
+
+
+PLUGIN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "annbench-myplug"
+version = "0.1.0"
+
+[project.entry-points."annbench.adapters"]
+myplug = "annbench_myplug"
+
+[tool.setuptools]
+packages = ["annbench_myplug"]
+
+[tool.setuptools.package-data]
+annbench_myplug = ["spec.yml"]
+"""
+
+
+def test_plugin_package_installed_with_pip_is_discovered_and_runs(tmp_path, make_dataset):
+    from annbench.adapters.scaffold import new_adapter
+
+    source = tmp_path / "plugin"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(textwrap.dedent(PLUGIN_PYPROJECT))
+    package = new_adapter("myplug", tmp_path / "scratch")
+    (source / "annbench_myplug").mkdir()
+    for file in ("adapter.py", "spec.yml"):
+        (source / "annbench_myplug" / file).write_text((package / file).read_text())
+    (source / "annbench_myplug" / "__init__.py").write_text("")
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "annbench.cli", "adapters", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    plugin = next(row for row in json.loads(listed.stdout) if row["name"] == "myplug")
+    assert plugin["source"] == "plugin annbench-myplug"
+    spec = tmp_path / "spec.yml"
+    spec.write_text(
+        yaml.safe_dump({"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["myplug"]})
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "annbench.cli",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "run",
+            str(spec),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "myplug" in run.stdout and "1.000" in run.stdout
