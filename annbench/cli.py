@@ -377,6 +377,12 @@ def _histogram(values, bins: int, width: int = 40) -> str:
     help="docker: containers at once, each on its own disjoint CPU set.",
 )
 @click.option(
+    "--profile",
+    type=click.Choice(["vendor-defaults"]),
+    help="vendor-defaults: each database at the defaults it ships (instead of SPEC).",
+)
+@click.option("--dataset", "datasets", multiple=True, help="Run on this dataset instead.")
+@click.option(
     "--suite",
     type=click.Choice(["smoke"]),
     help="smoke: every registered adapter on a tiny dataset (instead of SPEC).",
@@ -394,6 +400,8 @@ def run(
     parallel: int,
     suite: str | None,
     scheduler: str | None,
+    profile: str | None,
+    datasets: tuple[str, ...],
 ) -> None:
     """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
     from dataclasses import replace
@@ -408,14 +416,20 @@ def run(
         client()  # one clear line now if no engine answers, before any dataset work
     elif cpus or cpuset or memory:
         raise UserError("--cpus, --cpuset and --memory apply to --executor docker")
-    if suite and spec:
-        raise UserError("give either SPEC or --suite, not both")
+    if sum(bool(x) for x in (spec, suite, profile)) > 1:
+        raise UserError("give one of SPEC, --suite and --profile")
     if suite == "smoke":
         from annbench.plan import smoke_experiment
 
         experiment = smoke_experiment()
+    elif profile:
+        from annbench.plan import profile_path
+
+        experiment = read_experiment(profile_path(profile))
     else:
         experiment = read_experiment(spec or default_experiment_path())
+    if datasets:
+        experiment = replace(experiment, datasets=list(datasets))
     if timeout is not None:
         experiment = replace(experiment, timeout=timeout)
     jobs = expand(experiment, obj.data_dir)

@@ -146,6 +146,15 @@ def default_experiment_path() -> Path:
     return Path(__file__).with_name("default_experiment.yml")
 
 
+PROFILES = ("vendor-defaults",)
+
+
+def profile_path(name: str) -> Path:
+    if name not in PROFILES:
+        raise UserError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
+    return Path(__file__).parent / "profiles" / f"{name}.yml"
+
+
 def read_experiment(path: str | os.PathLike) -> Experiment:
     """Parse and check an experiment spec file."""
     import yaml
@@ -336,7 +345,7 @@ def smoke_experiment(registry: dict | None = None) -> Experiment:
     adapters = [
         {"name": spec.name, "build": {k: v[:1] for k, v in spec.build_grid.items()}, "query": {}}
         for spec in sorted(registry.values(), key=lambda spec: spec.name)
-        if "euclidean" in spec.metrics
+        if "euclidean" in spec.metrics and spec.library_version() != "not installed"
     ]
     return Experiment(
         datasets=[SMOKE_DATASET],

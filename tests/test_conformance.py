@@ -17,10 +17,71 @@ from annbench.adapters.registry import discover
 
 from .conftest import TEST_ALGORITHMS
 
+SLOW = {"pynndescent"}  # numba compiles on first use: about a minute
 
-@pytest.mark.parametrize("name", sorted(discover()))
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(discover())],
+)
 def test_registered_adapter_conforms(name):
-    assert conformance_problems(discover()[name]) == []
+    spec = discover()[name]
+    if spec.library_version() == "not installed":
+        message = f"{spec.library} is not installed (pip install -e '.[adapters]')"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    assert conformance_problems(spec) == []
+
+
+def test_pgvector_runs_against_a_server_the_test_starts(tmp_path, monkeypatch, make_dataset):
+    pgserver = pytest.importorskip("pgserver")
+    import psycopg
+
+    server = pgserver.get_server(str(tmp_path / "pgdata"), cleanup_mode="stop")
+    try:
+        monkeypatch.setenv("ANNBENCH_PGVECTOR_DSN", server.get_uri())
+        spec = discover()["pgvector"]
+        assert conformance_problems(spec) == []
+        from annbench.frame import load_frame
+        from annbench.plan import expand, parse_experiment
+        from annbench.runner import run_sweep
+
+        experiment = parse_experiment(
+            {
+                "datasets": [str(make_dataset())],
+                "repeats": 1,
+                "adapters": [{"name": "pgvector", "query": {"ef_search": [10, 100]}}],
+            }
+        )
+        run_sweep(expand(experiment, tmp_path), tmp_path / "results", executor="inline")
+        recall = load_frame(tmp_path / "results").sort_values("query.ef_search")["recall"]
+        assert recall.iloc[-1] >= recall.iloc[0] and recall.iloc[-1] > 0.9
+        with psycopg.connect(server.get_uri()) as connection:  # the adapter used this server
+            version = connection.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+            ).fetchone()
+        assert version is not None
+    finally:
+        server.cleanup()
+
+
+def test_vendor_defaults_profile_prints_recall_per_database(tmp_path, cli, make_dataset):
+    pytest.importorskip("pgserver")
+    path = make_dataset()
+    status, out, err = cli(
+        "--results-dir",
+        tmp_path / "r",
+        "run",
+        "--profile",
+        "vendor-defaults",
+        "--dataset",
+        str(path),
+    )
+    assert status == 0, err
+    line = next(line for line in out.splitlines() if "pgvector" in line and "ef_search=40" in line)
+    recall = float(line.split()[line.split().index("batch") + 2])
+    assert 0.5 < recall <= 1.0
 
 
 @pytest.mark.parametrize("name,fragment", [("liar", "outside"), ("crashy", "exploded")])
