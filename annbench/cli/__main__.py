@@ -1,0 +1,5 @@
+import sys
+
+from annbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""The click group every command hangs from, its shared context and small parsers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from annbench.errors import UserError
+
+
+class Context:
+    def __init__(self, data_dir: Path, results_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.results_dir = results_dir
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="datasets",
+    envvar="ANNBENCH_DATA_DIR",
+    show_default=True,
+    help="Where dataset files live.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="results",
+    envvar="ANNBENCH_RESULTS_DIR",
+    show_default=True,
+    help="Where result files live.",
+)
+@click.version_option(package_name="annbench")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path, results_dir: Path) -> None:
+    """Benchmark approximate nearest-neighbour search."""
+    ctx.obj = Context(data_dir, results_dir)
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a fraction or a percentage (0.1 or 10%)") from None
+    if not 0 <= value <= 1:
+        raise UserError(f"{text!r} must lie between 0 and 100%")
+    return value

@@ -1,0 +1,293 @@
+"""annbench datasets: make, fetch, import, inspect and describe dataset files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from annbench.cli.base import Context, cli, pass_context
+from annbench.errors import UserError
+
+
+@cli.group()
+def datasets() -> None:
+    """Make, fetch, import and inspect dataset files."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def datasets_list(obj: Context, as_json: bool) -> None:
+    """Catalog datasets and the files already in the data directory."""
+    from annbench.datasets.catalog import dataset_path, load_catalog
+
+    rows = []
+    for name, entry in sorted(load_catalog().items()):
+        present = dataset_path(name, obj.data_dir).exists()
+        rows.append(
+            {
+                "name": name,
+                "kind": entry["kind"],
+                "present": present,
+                "description": entry.get("description", ""),
+            }
+        )
+    known = {row["name"] for row in rows}
+    for path in sorted(obj.data_dir.glob("*.hdf5")):
+        if path.stem not in known:
+            rows.append(
+                {"name": path.stem, "kind": "local", "present": True, "description": str(path)}
+            )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        mark = "*" if row["present"] else " "
+        click.echo(f"{mark} {row['name']:<{width}}  {row['kind']:<9}  {row['description']}")
+    click.echo("(* = present in the data directory)")
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"parameter {pair!r} is not KEY=VALUE (for example -p n=10000)")
+        params[key] = value
+    return params
+
+
+def _new_dataset_path(name: str, data_dir: Path, force: bool) -> Path:
+    """Where a new dataset will go; refused up front if it would replace a file unasked."""
+    from annbench.datasets.catalog import dataset_path
+
+    path = dataset_path(name, data_dir)
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to replace it")
+    return path
+
+
+@datasets.command("make")
+@click.argument("name")
+@click.option(
+    "--generator", "-g", help="Generator to use (gauss, blobs); default: NAME's catalog recipe."
+)
+@click.option("--param", "-p", "params", multiple=True, help="Generator parameter KEY=VALUE.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(["euclidean", "angular", "ip"]),
+    default="euclidean",
+    show_default=True,
+)
+@click.option(
+    "--k",
+    "ground_truth_k",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Neighbours kept in the ground truth.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_context
+def datasets_make(
+    obj: Context,
+    name: str,
+    generator: str | None,
+    params: tuple[str, ...],
+    seed: int,
+    metric: str,
+    ground_truth_k: int,
+    force: bool,
+) -> None:
+    """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
+    from annbench.datasets.catalog import load_catalog, materialize
+    from annbench.datasets.synthetic import make_synthetic
+    from annbench.groundtruth import save_with_ground_truth
+
+    path = _new_dataset_path(name, obj.data_dir, force)
+    entry = load_catalog().get(name)
+    if generator is None and entry is not None and entry["kind"] != "download" and not params:
+        if force:
+            path.unlink(missing_ok=True)
+        written = materialize(name, entry, obj.data_dir)
+    else:
+        if generator is None:
+            raise UserError(
+                f"{name!r} is not a synthetic catalog recipe; pass --generator "
+                "(gauss or blobs) and its parameters with -p KEY=VALUE"
+            )
+        dataset = make_synthetic(generator, _parse_params(params), seed=seed, metric=metric)
+        written = save_with_ground_truth(dataset, path, k=ground_truth_k, overwrite=force)
+    click.echo(f"wrote {written}")
+
+
+@datasets.command("fetch")
+@click.argument("name_or_url")
+@click.option("--name", help="Dataset name for a URL (default: the file name in the URL).")
+@click.option("--sha256", help="Expected sha256 of the file; a mismatch is refused.")
+@pass_context
+def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str | None) -> None:
+    """Download a catalog dataset or an ann-benchmarks-layout HDF5 file by URL."""
+    from annbench.datasets.catalog import catalog_entry, download_sha256, fetch_dataset
+
+    if "://" in name_or_url:
+        url = name_or_url
+        name = name or Path(url.split("?")[0]).stem
+    else:
+        entry = catalog_entry(name_or_url)
+        if entry["kind"] != "download":
+            raise UserError(
+                f"{name_or_url!r} is made, not fetched: `annbench datasets make {name_or_url}`"
+            )
+        url, name, sha256 = entry["url"], name or name_or_url, sha256 or entry.get("sha256")
+    path = fetch_dataset(url, name, obj.data_dir, sha256=sha256)
+    click.echo(f"wrote {path} (sha256 {download_sha256(path)} as downloaded; pin it with --sha256)")
+
+
+@datasets.command("import")
+@click.argument("name")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.option("--queries", type=click.Path(path_type=Path), help="Query vectors file.")
+@click.option(
+    "--n-queries",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Without --queries: hold out this many base vectors as queries.",
+)
+@click.option(
+    "--ground-truth",
+    type=click.Path(path_type=Path),
+    help="Neighbour ids (.ivecs/.npy) to use instead of computing them.",
+)
+@click.option("--labels", type=click.Path(path_type=Path), help="One label per base vector (.npy).")
+@click.option(
+    "--metric",
+    type=click.Choice(["euclidean", "angular", "ip"]),
+    default="euclidean",
+    show_default=True,
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the query split.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_context
+def datasets_import(
+    obj: Context,
+    name: str,
+    base: Path,
+    queries: Path | None,
+    n_queries: int,
+    ground_truth: Path | None,
+    labels: Path | None,
+    metric: str,
+    seed: int,
+    force: bool,
+) -> None:
+    """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
+    from annbench.datasets.formats import import_vectors
+    from annbench.groundtruth import save_with_ground_truth
+
+    path = _new_dataset_path(name, obj.data_dir, force)
+    dataset = import_vectors(
+        base,
+        metric=metric,
+        queries_path=queries,
+        n_queries=n_queries,
+        seed=seed,
+        ground_truth_path=ground_truth,
+        labels_path=labels,
+    )
+    click.echo(f"wrote {save_with_ground_truth(dataset, path, overwrite=force)}")
+
+
+@datasets.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def datasets_info(obj: Context, name: str, as_json: bool) -> None:
+    """Shapes, metric, ground truth and provenance of a dataset file."""
+    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.store import dataset_info
+
+    info = dataset_info(resolve_dataset(name, obj.data_dir, create=False))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        click.echo(f"{key:>16}: {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@datasets.command("groundtruth")
+@click.argument("name")
+@click.option("--scheduler", help="Dask scheduler (tcp://HOST:PORT); default: a local cluster.")
+@click.option("--shards", type=int, help="Pieces of the base (default: one per worker).")
+@click.option("--k", "ground_truth_k", type=int, default=100, show_default=True)
+@pass_context
+def datasets_groundtruth(
+    obj: Context, name: str, scheduler: str | None, shards: int | None, ground_truth_k: int
+) -> None:
+    """Recompute a dataset's exact ground truth on a Dask cluster, the base split into shards
+    that the workers read from the file (which they must see at the same path)."""
+    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.store import load_dataset, write_dataset
+    from annbench.executors.dask import connect
+    from annbench.groundtruth_sharded import sharded_exact_knn
+
+    path = resolve_dataset(name, obj.data_dir, create=False)
+    client = connect(scheduler)
+    try:
+        ids, distances = sharded_exact_knn(path, client, ground_truth_k, shards)
+    finally:
+        client.close()
+    dataset = load_dataset(path)
+    dataset.neighbors, dataset.distances = ids, distances
+    write_dataset(path, dataset, overwrite=True)
+    click.echo(f"wrote {path} (exact top-{ids.shape[1]} for {len(ids)} queries)")
+
+
+@datasets.command("describe")
+@click.argument("name")
+@click.option(
+    "--k",
+    "lid_k",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Neighbours per vector for the pointwise LID.",
+)
+@click.option("--bins", type=int, default=12, show_default=True, help="Histogram bins.")
+@pass_context
+def datasets_describe(obj: Context, name: str, lid_k: int, bins: int) -> None:
+    """Intrinsic dimension: PCA-99%, TwoNN, mean pointwise MLE LID, and an LID histogram.
+
+    The LID is computed once and stored in the dataset file."""
+    from annbench.datasets.annotate import ensure_intrinsic
+    from annbench.datasets.catalog import resolve_dataset
+
+    dataset = ensure_intrinsic(resolve_dataset(name, obj.data_dir, create=False), lid_k)
+    n, dim = dataset.base.shape
+    click.echo(f"{name}: {n} x {dim}, {dataset.metric}")
+    for key, label in (
+        ("pca99", "PCA components for 99% variance"),
+        ("twonn", "TwoNN"),
+        ("mle_mean", f"mean pointwise MLE LID (k={dataset.intrinsic['lid_k']})"),
+        ("mle_median", "median pointwise MLE LID"),
+    ):
+        value = dataset.intrinsic[key]
+        click.echo(f"  {label:<40} {value if isinstance(value, int) else f'{value:.2f}'}")
+    click.echo(_histogram(dataset.lid, bins))
+
+
+def _histogram(values, bins: int, width: int = 40) -> str:
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    counts, edges = np.histogram(finite, bins=bins)
+    lines = ["  pointwise LID histogram:"]
+    for count, low, high in zip(counts, edges[:-1], edges[1:]):
+        bar = "#" * int(round(width * count / max(counts.max(), 1)))
+        lines.append(f"  {low:8.2f} - {high:8.2f} | {bar} {count}")
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""annbench baseline and check: the regression gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from annbench.cli.base import Context, cli, fraction, pass_context
+from annbench.errors import UserError
+
+
+@cli.group()
+def baseline() -> None:
+    """Baselines for `annbench check`."""
+
+
+def _results_document(results_dir: Path) -> dict:
+    from annbench.check import summarise
+    from annbench.frame import load_frame
+    from annbench.results import read_result, result_files
+
+    files = result_files(results_dir)
+    if not files:
+        raise UserError(f"no results in {results_dir}; run `annbench run` first")
+    return summarise(load_frame(results_dir), read_result(files[0]).environment)
+
+
+@baseline.command("save")
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Results to summarise (default: --results-dir).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def baseline_save(obj: Context, results_dir: Path | None, out: Path) -> None:
+    """Summarise a run (recall, QPS with its interval and frontiers per adapter, environment)."""
+    from annbench.check import save_baseline
+
+    document = _results_document(results_dir or obj.results_dir)
+    click.echo(f"wrote {save_baseline(document, out)} ({len(document['points'])} points)")
+
+
+@cli.command()
+@click.option(
+    "--baseline", "baseline_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Current results (default: --results-dir).",
+)
+@click.option(
+    "--max-recall-drop",
+    default="0.01",
+    show_default=True,
+    help="Recall may fall this much (absolute) before it is a regression.",
+)
+@click.option(
+    "--max-qps-drop",
+    default="10%",
+    show_default=True,
+    help="QPS at matched recall may fall this much, when intervals do not overlap.",
+)
+@click.option(
+    "--markdown",
+    "markdown_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here.",
+)
+@pass_context
+def check(
+    obj: Context,
+    baseline_file: Path,
+    results_dir: Path | None,
+    max_recall_drop: str,
+    max_qps_drop: str,
+    markdown_file: Path | None,
+    junit_file: Path | None,
+) -> None:
+    """Compare results with a baseline: exit 0 within bounds, 1 on a regression, 2 on bad
+    input."""
+    from annbench import check as gate
+
+    recall_drop, qps_drop = fraction(max_recall_drop), fraction(max_qps_drop)
+    stored = gate.load_baseline(baseline_file)
+    current = _results_document(results_dir or obj.results_dir)
+    findings = gate.compare(stored, current, max_recall_drop=recall_drop, max_qps_drop=qps_drop)
+    warnings = [
+        f"environment differs: {line}" for line in gate.environment_differences(stored, current)
+    ]
+    missing = sum(f.kind == "missing" for f in findings)
+    if missing:
+        warnings.append(f"{missing} baseline points or adapters are not in the current results")
+    regressions = [f for f in findings if f.regression]
+    for finding in regressions:
+        click.echo(
+            f"REGRESSION {finding.kind:<6} {finding.dataset} {finding.adapter}: {finding.detail}"
+        )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if markdown_file:
+        markdown_file.write_text(gate.markdown(findings, warnings))
+    if junit_file:
+        junit_file.write_text(gate.junit(findings))
+    checked = len(findings) - missing
+    click.echo(
+        f"{checked} checks, {len(regressions)} regressions "
+        f"(recall drop > {recall_drop:g}, QPS drop > {qps_drop:.0%} with intervals apart)"
+    )
+    if regressions:
+        raise click.exceptions.Exit(1)

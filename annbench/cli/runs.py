@@ -1,0 +1,346 @@
+"""annbench run, results, plot, report and env: measuring and looking at the results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from annbench.cli.base import Context, cli, pass_context
+from annbench.errors import UserError
+
+RESULT_COLUMNS = [
+    "dataset",
+    "label",
+    "query_params",
+    "mode",
+    "search_threads",
+    "recall",
+    "qps",
+    "qps_95ci",
+    "!",
+    "latency_p99_ms",
+    "build_time_s",
+    "status",
+]
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "inline", "docker", "dask"]),
+    default="process",
+    show_default=True,
+    help="Where each job runs.",
+)
+@click.option(
+    "--scheduler",
+    help="dask: scheduler address (tcp://HOST:PORT); default: a local cluster.",
+)
+@click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
+@click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
+@click.option("--cpus", type=float, help="docker: CPU quota per container (e.g. 1.5).")
+@click.option("--cpuset", help="docker: CPUs a container may use (e.g. 0-3).")
+@click.option("--memory", help="docker: memory limit per container (e.g. 4g).")
+@click.option(
+    "--parallel",
+    type=int,
+    default=1,
+    show_default=True,
+    help="docker: containers at once, each on its own disjoint CPU set.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["vendor-defaults"]),
+    help="vendor-defaults: each database at the defaults it ships (instead of SPEC).",
+)
+@click.option("--dataset", "datasets", multiple=True, help="Run on this dataset instead.")
+@click.option(
+    "--suite",
+    type=click.Choice(["smoke"]),
+    help="smoke: every registered adapter on a tiny dataset (instead of SPEC).",
+)
+@pass_context
+def run(
+    obj: Context,
+    spec: Path | None,
+    executor: str,
+    force: bool,
+    timeout: float | None,
+    cpus: float | None,
+    cpuset: str | None,
+    memory: str | None,
+    parallel: int,
+    suite: str | None,
+    scheduler: str | None,
+    profile: str | None,
+    datasets: tuple[str, ...],
+) -> None:
+    """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
+    from dataclasses import replace
+
+    from annbench.frame import load_frame
+    from annbench.plan import default_experiment_path, expand, read_experiment
+    from annbench.runner import run_sweep
+
+    if executor == "docker":
+        from annbench.images import client
+
+        client()  # one clear line now if no engine answers, before any dataset work
+    elif cpus or cpuset or memory:
+        raise UserError("--cpus, --cpuset and --memory apply to --executor docker")
+    if sum(bool(x) for x in (spec, suite, profile)) > 1:
+        raise UserError("give one of SPEC, --suite and --profile")
+    if suite == "smoke":
+        from annbench.plan import smoke_experiment
+
+        experiment = smoke_experiment()
+    elif profile:
+        from annbench.plan import profile_path
+
+        experiment = read_experiment(profile_path(profile))
+    else:
+        experiment = read_experiment(spec or default_experiment_path())
+    if datasets:
+        experiment = replace(experiment, datasets=list(datasets))
+    if timeout is not None:
+        experiment = replace(experiment, timeout=timeout)
+    jobs = expand(experiment, obj.data_dir)
+    if executor == "docker":
+        from annbench.images import adapter_image
+
+        engine = client()
+        for adapter in sorted({job.adapter for job in jobs}):
+            adapter_image(engine, adapter)  # every image present before the first job starts
+    click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
+    if scheduler and executor != "dask":
+        raise UserError("--scheduler applies to --executor dask")
+    options = {"cpus": cpus, "cpuset": cpuset, "memory": memory} if executor == "docker" else {}
+    if executor == "dask":
+        options = {"scheduler": scheduler}
+    outcomes = run_sweep(
+        jobs,
+        obj.results_dir,
+        executor=executor,
+        force=force,
+        echo=click.echo,
+        options=options,
+        parallel=parallel,
+    )
+    frame = load_frame(obj.results_dir)
+    run_ids = {outcome.job.run_id for outcome in outcomes}
+    click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
+    _warn_about(frame[frame["run_id"].isin(run_ids)], len(jobs))
+
+
+def _warn_about(frame, n_jobs: int) -> None:
+    failed = frame.loc[frame["status"] == "failed", "run_id"].nunique()
+    if failed:
+        click.echo(
+            f"{failed} of {n_jobs} jobs failed; see the status and error columns "
+            "of `annbench results`",
+            err=True,
+        )
+    unstable = int(frame["unstable"].fillna(False).astype(bool).sum())
+    if unstable:
+        click.echo(
+            f"{unstable} points vary by more than 10% between repeats (marked !); raise "
+            "`repeats` or measure on a quieter machine",
+            err=True,
+        )
+
+
+def _table(frame) -> str:
+    """The summary view: one line per query-sweep point, unstable timings marked with !."""
+    if frame.empty:
+        return "no results"
+    shown = frame.copy()
+    shown["qps_95ci"] = [
+        "" if pd_isna(low) else f"{low:,.0f}-{high:,.0f}"
+        for low, high in zip(shown["qps_ci_low"], shown["qps_ci_high"])
+    ]
+    shown["!"] = ["!" if flag is True else "" for flag in shown["unstable"]]
+    columns = [c for c in RESULT_COLUMNS if c in shown.columns]
+    if (shown["status"] != "ok").any():
+        columns.append("error")
+    return shown[columns].to_string(
+        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    )
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output (required for parquet).",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--spread", is_flag=True, help="Summarise recall and QPS across build seeds.")
+@click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
+@pass_context
+def results(
+    obj: Context, fmt: str, out: Path | None, dataset: str | None, spread: bool, all_columns: bool
+) -> None:
+    """The tidy results table: one row per query-sweep point (or per configuration with
+    --spread), with recall, QPS statistics, latency, memory and build figures."""
+    from annbench.analysis import seed_spread
+    from annbench.frame import load_frame
+
+    frame = load_frame(obj.results_dir)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    if frame.empty:
+        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
+    frame = frame.sort_values(["dataset", "adapter", "label", "recall"]).reset_index(drop=True)
+    if spread:
+        frame = seed_spread(frame)
+    if fmt == "parquet":
+        if out is None:
+            raise UserError("parquet is a binary format; give --out FILE.parquet")
+        frame.to_parquet(out, index=False)
+        click.echo(f"wrote {out}")
+        return
+    if fmt == "csv":
+        text = frame.to_csv(index=False)
+    elif fmt == "json":
+        text = frame.to_json(orient="records", indent=2)
+    elif spread or all_columns:
+        text = frame.to_string(index=False)
+    else:
+        text = _table(frame)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def env(as_json: bool) -> None:
+    """The environment manifest recorded with every result: CPU, memory, OS, packages, BLAS."""
+    import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
+    import numpy  # noqa: F401
+
+    from annbench.machine import environment
+
+    manifest = environment()
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    for key, value in manifest.items():
+        if key == "cpu_flags":
+            value = f"{len(value)} flags, SIMD: " + " ".join(
+                f for f in value if f.startswith(("sse4", "avx", "fma", "neon", "sve"))
+            )
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        click.echo(f"{key:>16}: {value}")
+
+
+VIEWS = ("pareto", "build", "memory", "latency", "order")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/plots).",
+)
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="pareto",
+    show_default=True,
+    help="pareto: frontier of --y against --x; build / memory: build time or index "
+    "size against recall; latency: single-query percentiles; order: recall by "
+    "insertion order.",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
+@click.option("--y", "y", default="qps", show_default=True, help="pareto: y-axis metric (log).")
+@pass_context
+def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str, y: str) -> None:
+    """Draw the common views of the results, per dataset, as PNG and SVG."""
+    from annbench import plots
+    from annbench.analysis import order_effect
+    from annbench.frame import load_frame
+
+    frame = load_frame(obj.results_dir)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    frame = frame[frame["status"] == "ok"]
+    if frame.empty:
+        raise UserError(f"no successful results in {obj.results_dir}; run `annbench run` first")
+    for column in (x, y):
+        if column not in frame.columns:
+            raise UserError(
+                f"unknown metric {column!r}; try recall, recall_tolerant, qps, "
+                "build_time_s, latency_p99_ms"
+            )
+    folder = out or obj.results_dir / "plots"
+    written = []
+    if view == "pareto":
+        written = plots.plot_pareto(frame, folder, x=x, y=y)
+    for name, rows in frame.groupby("dataset", sort=True) if view != "pareto" else []:
+        stem = folder / f"{name}-{view}"
+        if view == "build":
+            written += plots.plot_scatter(
+                rows,
+                stem,
+                x="recall",
+                y="build_time_s",
+                ylabel="build time, s (log)",
+                title=f"{name}: build time",
+            )
+        elif view == "memory":
+            written += plots.plot_scatter(
+                rows,
+                stem,
+                x="recall",
+                y="index_memory_bytes",
+                scale=1e6,
+                ylabel="index size, MB (log)",
+                title=f"{name}: index memory",
+            )
+        elif view == "latency" and rows["latency_p50_ms"].notna().any():
+            written += plots.plot_latency(rows, stem, f"{name}: single-query latency")
+        elif view == "order" and (rows["insertion_order"] == "random").any():
+            written += plots.plot_order_effect(order_effect(rows), stem)
+    if not written:
+        raise UserError(
+            f"the results hold nothing for the {view!r} view (single mode for "
+            "latency; several orders including random for order)"
+        )
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/report).",
+)
+@pass_context
+def report(obj: Context, out: Path | None) -> None:
+    """Write the static HTML report (opens from file://, no network needed)."""
+    from annbench.report.builder import build_report
+
+    index = build_report(obj.results_dir, out or obj.results_dir / "report")
+    click.echo(f"report: {index.resolve()}")

@@ -1,0 +1,131 @@
+"""annbench experiment: the ready-made insertion-order and intrinsic-dimension studies."""
+
+from __future__ import annotations
+
+import click
+
+from annbench.cli.base import Context, cli, int_list, pass_context
+from annbench.errors import UserError
+
+
+@cli.group()
+def experiment() -> None:
+    """Ready-made studies: insertion order and intrinsic dimension (Elliott & Clark 2024)."""
+
+
+@experiment.command("order")
+@click.argument("dataset")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per order.")
+@click.option("--orders", help="Comma-separated orders (default: every applicable one).")
+@click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
+@click.option("--k", type=int, default=10, show_default=True)
+@click.option(
+    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
+)
+@pass_context
+def experiment_order(
+    obj: Context,
+    dataset: str,
+    seeds: int,
+    orders: str | None,
+    ef_search: str,
+    k: int,
+    executor: str,
+) -> None:
+    """Recall of hnswlib and faiss-hnsw (M=16, efConstruction=128) per insertion order."""
+    from annbench.analysis import order_effect
+    from annbench.experiments import order_experiment, run_study, study_path
+    from annbench.plots import plot_order_effect
+
+    if seeds < 2:
+        raise UserError("--seeds must be at least 2 for a confidence interval")
+    chosen = [o.strip() for o in orders.split(",")] if orders else None
+    study = order_experiment(
+        dataset, obj.data_dir, seeds=seeds, orders=chosen, k=k, ef_search=int_list(ef_search)
+    )
+    frame = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
+    table = order_effect(frame)
+    if table.empty:
+        raise UserError("every run of the study failed; see `annbench results`")
+    stem = study_path(obj.results_dir, f"order-{table['dataset'].iloc[0]}")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    click.echo(
+        "gap_pp: recall minus random's, in percentage points; beyond_ci: the gap exceeds "
+        "the order's 95% CI half-width; p_welch: Welch's t-test against random"
+    )
+    for path in [stem.with_suffix(".csv"), *plot_order_effect(table, stem)]:
+        click.echo(f"wrote {path}")
+
+
+@experiment.command("intrinsic-dim")
+@click.option(
+    "--dims", default="2,4,8,16,32,64", show_default=True, help="Target intrinsic dimensions."
+)
+@click.option(
+    "--generator",
+    type=click.Choice(["subspace", "manifold"]),
+    default="subspace",
+    show_default=True,
+)
+@click.option("--ambient", type=int, default=128, show_default=True, help="Ambient dimension D.")
+@click.option("--n", type=int, default=20_000, show_default=True)
+@click.option("--n-queries", type=int, default=500, show_default=True)
+@click.option("--noise", type=float, default=0.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
+@click.option(
+    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
+)
+@pass_context
+def experiment_intrinsic_dim(
+    obj: Context,
+    dims: str,
+    generator: str,
+    ambient: int,
+    n: int,
+    n_queries: int,
+    noise: float,
+    seed: int,
+    ef_search: str,
+    executor: str,
+) -> None:
+    """Recall at fixed HNSW parameters as the data's intrinsic dimension rises."""
+    from annbench.experiments import (
+        dimension_datasets,
+        dimension_table,
+        hnsw_adapters,
+        run_study,
+        study_path,
+    )
+    from annbench.plan import Experiment
+    from annbench.plots import plot_recall_vs_dimension
+
+    targets = int_list(dims)
+    names = dimension_datasets(
+        targets,
+        obj.data_dir,
+        generator=generator,
+        ambient=ambient,
+        n=n,
+        n_queries=n_queries,
+        noise=noise,
+        seed=seed,
+        echo=click.echo,
+    )
+    study = Experiment(
+        datasets=names,
+        adapters=hnsw_adapters(ef_search=int_list(ef_search)),
+        k=10,
+        repeats=1,
+        warmup=0,
+    )
+    frame = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
+    table = dimension_table(frame, obj.data_dir)
+    stem = study_path(obj.results_dir, f"intrinsic-dim-{generator}-D{ambient}-n{n}")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for path in [stem.with_suffix(".csv"), *plot_recall_vs_dimension(table, stem)]:
+        click.echo(f"wrote {path}")
