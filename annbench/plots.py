@@ -16,6 +16,18 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, ax, stem, *, xlabel: str, ylabel: str, title: str, logy: bool) -> list[Path]:
+    """Label, grid and legend an axes the same way for every view, then save the figure."""
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, Path(stem))
+
+
 def _save(fig, stem: Path) -> list[Path]:
     """Write ``fig`` as STEM.png and STEM.svg and close it."""
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +113,7 @@ def plot_scatter(
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for adapter, rows in frame.dropna(subset=[x, y]).groupby("adapter", sort=True):
         ax.scatter(rows[x], rows[y] / scale, s=18, label=adapter)
-    if logy:
-        ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    return _save(fig, Path(stem))
+    return _finish(fig, ax, stem, xlabel=x, ylabel=ylabel, title=title, logy=logy)
 
 
 def plot_latency(frame, stem: str | Path, title: str) -> list[Path]:
@@ -125,13 +130,9 @@ def plot_latency(frame, stem: str | Path, title: str) -> list[Path]:
         ax.plot(
             points["recall"], points["latency_p99_ms"], "s--", color=color, label=f"{adapter} p99"
         )
-    ax.set_yscale("log")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("latency per query, ms (log)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    return _save(fig, Path(stem))
+    return _finish(
+        fig, ax, stem, xlabel="recall", ylabel="latency per query, ms (log)", title=title, logy=True
+    )
 
 
 def plot_recall_distribution(points, stem: str | Path, title: str) -> list[Path]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from annbench.cli.base import cli
+from annbench.cli.base import cli, echo_json, json_option
 
 
 @cli.group()
@@ -16,7 +15,7 @@ def adapters() -> None:
 
 
 @adapters.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def adapters_list(as_json: bool) -> None:
     """Every adapter found (built in, on ANNBENCH_ALGORITHMS_PATH, or installed as a plugin),
     with its library version, metrics, grids and where it comes from."""
@@ -37,7 +36,7 @@ def adapters_list(as_json: bool) -> None:
         for s in discover().values()
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     for row in rows:
         click.echo(

@@ -57,3 +57,12 @@ def fraction(text: str) -> float:
     if not 0 <= value <= 1:
         raise UserError(f"{text!r} must lie between 0 and 100%")
     return value
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def echo_json(rows) -> None:
+    import json
+
+    click.echo(json.dumps(rows, indent=2, default=str))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from annbench.cli.base import Context, cli, pass_context
+from annbench.cli.base import Context, cli, echo_json, json_option, pass_context
 from annbench.errors import UserError
 
 
@@ -17,7 +17,7 @@ def datasets() -> None:
 
 
 @datasets.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @pass_context
 def datasets_list(obj: Context, as_json: bool) -> None:
     """Catalog datasets and the files already in the data directory."""
@@ -41,7 +41,7 @@ def datasets_list(obj: Context, as_json: bool) -> None:
                 {"name": path.stem, "kind": "local", "present": True, "description": str(path)}
             )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
@@ -205,7 +205,7 @@ def datasets_import(
 
 @datasets.command("info")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @pass_context
 def datasets_info(obj: Context, name: str, as_json: bool) -> None:
     """Shapes, metric, ground truth and provenance of a dataset file."""
@@ -214,7 +214,7 @@ def datasets_info(obj: Context, name: str, as_json: bool) -> None:
 
     info = dataset_info(resolve_dataset(name, obj.data_dir, create=False))
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        echo_json(info)
         return
     for key, value in info.items():
         click.echo(f"{key:>16}: {json.dumps(value) if isinstance(value, dict) else value}")

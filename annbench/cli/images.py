@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from annbench.cli.base import cli
+from annbench.cli.base import cli, echo_json, json_option
 from annbench.errors import UserError
 
 
@@ -63,14 +62,14 @@ def images_build(
 
 
 @images.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def images_list(as_json: bool) -> None:
     """annbench's images with their id, size and the library versions inside."""
     from annbench.images import list_images
 
     rows = list_images()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     if not rows:
         click.echo("no annbench images; build them with `annbench images build`")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from annbench.cli.base import Context, cli, pass_context
+from annbench.cli.base import Context, cli, echo_json, json_option, pass_context
 from annbench.errors import UserError
 
 RESULT_COLUMNS = [
@@ -231,7 +231,7 @@ def results(
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def env(as_json: bool) -> None:
     """The environment manifest recorded with every result: CPU, memory, OS, packages, BLAS."""
     import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
@@ -241,7 +241,7 @@ def env(as_json: bool) -> None:
 
     manifest = environment()
     if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+        echo_json(manifest)
         return
     for key, value in manifest.items():
         if key == "cpu_flags":
