@@ -205,3 +205,11 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
             "error": str(f.attrs.get("error", "")),
             "build_time_s": build_ns / 1e9 if build_ns >= 0 else None,
         }
+
+
+def read_environment(path: str | os.PathLike) -> dict[str, Any]:
+    """The environment manifest of a result file, without reading its arrays."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs.get("environment", "{}"))

@@ -87,7 +87,7 @@ def run_sweep(
         else:
             pending.append((number, job))
 
-    if executor == "dask":
+    if executor == "dask" and pending:
         from annbench.executors.dask import run_many
 
         numbers = {job.run_id: number for number, job in pending}

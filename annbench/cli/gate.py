@@ -18,12 +18,12 @@ def baseline() -> None:
 def _results_document(results_dir: Path) -> dict:
     from annbench.check import summarise
     from annbench.frame import load_frame
-    from annbench.results import read_result, result_files
+    from annbench.results import read_environment, result_files
 
     files = result_files(results_dir)
     if not files:
         raise UserError(f"no results in {results_dir}; run `annbench run` first")
-    return summarise(load_frame(results_dir), read_result(files[0]).environment)
+    return summarise(load_frame(results_dir), read_environment(files[0]))
 
 
 @baseline.command("save")

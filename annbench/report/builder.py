@@ -243,11 +243,11 @@ def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
 
 def _manifests(results_dir) -> list[dict[str, Any]]:
     """Distinct environment manifests among the results, flattened for a two-column table."""
-    from annbench.results import read_result, result_files
+    from annbench.results import read_environment, result_files
 
     seen: dict[str, dict[str, Any]] = {}
     for path in result_files(results_dir):
-        environment = read_result(path).environment
+        environment = read_environment(path)
         environment = {k: v for k, v in environment.items() if k != "cpu_affinity"}
         key = json.dumps(environment, sort_keys=True, default=str)
         seen.setdefault(key, environment)
