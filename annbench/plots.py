@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annbench.analysis import pareto_front
+from annbench.analysis import order_effect, pareto_front
 
 
 def _pyplot():
@@ -148,3 +148,36 @@ def plot_recall_distribution(points, stem: str | Path, title: str) -> list[Path]
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize="small")
     return _save(fig, Path(stem))
+
+
+DATASET_VIEWS = ("build", "memory", "latency", "order")
+
+
+def plot_view(rows, view: str, stem: str | Path, name: str) -> list[Path]:
+    """One per-dataset view of ``rows``; [] when the rows hold nothing for it (no library
+    size, no single-mode latencies, no orders beside random)."""
+    if view == "build":
+        return plot_scatter(
+            rows,
+            stem,
+            x="recall",
+            y="build_time_s",
+            ylabel="build time, s (log)",
+            title=f"{name}: build time",
+        )
+    if view == "memory" and rows["index_memory_bytes"].notna().any():
+        return plot_scatter(
+            rows,
+            stem,
+            x="recall",
+            y="index_memory_bytes",
+            scale=1e6,
+            ylabel="index size, MB (log)",
+            title=f"{name}: index memory",
+        )
+    if view == "latency" and rows["latency_p50_ms"].notna().any():
+        return plot_latency(rows, stem, f"{name}: single-query latency")
+    orders = rows["insertion_order"]
+    if view == "order" and orders.nunique() > 1 and (orders == "random").any():
+        return plot_order_effect(order_effect(rows), stem)
+    return []

@@ -278,7 +278,6 @@ VIEWS = ("pareto", "build", "memory", "latency", "order")
 def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str, y: str) -> None:
     """Draw the common views of the results, per dataset, as PNG and SVG."""
     from annbench import plots
-    from annbench.analysis import order_effect
     from annbench.frame import load_frame
 
     frame = load_frame(obj.results_dir)
@@ -298,30 +297,7 @@ def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str,
     if view == "pareto":
         written = plots.plot_pareto(frame, folder, x=x, y=y)
     for name, rows in frame.groupby("dataset", sort=True) if view != "pareto" else []:
-        stem = folder / f"{name}-{view}"
-        if view == "build":
-            written += plots.plot_scatter(
-                rows,
-                stem,
-                x="recall",
-                y="build_time_s",
-                ylabel="build time, s (log)",
-                title=f"{name}: build time",
-            )
-        elif view == "memory":
-            written += plots.plot_scatter(
-                rows,
-                stem,
-                x="recall",
-                y="index_memory_bytes",
-                scale=1e6,
-                ylabel="index size, MB (log)",
-                title=f"{name}: index memory",
-            )
-        elif view == "latency" and rows["latency_p50_ms"].notna().any():
-            written += plots.plot_latency(rows, stem, f"{name}: single-query latency")
-        elif view == "order" and (rows["insertion_order"] == "random").any():
-            written += plots.plot_order_effect(order_effect(rows), stem)
+        written += plots.plot_view(rows, view, folder / f"{name}-{view}", name)
     if not written:
         raise UserError(
             f"the results hold nothing for the {view!r} view (single mode for "

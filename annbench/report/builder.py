@@ -15,10 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from annbench.analysis import order_effect, pareto_front, qps_at_recall
+from annbench.analysis import pareto_front, qps_at_recall
 from annbench.errors import UserError
 
 RECALL_TARGETS = (0.90, 0.95, 0.99)
+VIEW_CAPTIONS = {
+    "build": "Recall vs index build time",
+    "memory": "Recall vs index memory (where the library reports a size)",
+    "latency": "Single-query latency percentiles against recall",
+    "order": "Recall by insertion order, 95% CI over seeds",
+}
 HERE = Path(__file__).parent
 POINT_COLUMNS = [
     ("★", None),
@@ -183,51 +189,11 @@ def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
             out,
             "Recall vs QPS: each adapter's Pareto frontier (log QPS; up and right is better)",
         ),
-        _figure(
-            plots.plot_scatter(
-                ok,
-                folder / f"{slug}-build",
-                x="recall",
-                y="build_time_s",
-                ylabel="build time, s (log)",
-                title="Recall vs build time",
-            ),
-            out,
-            "Recall vs index build time",
-        ),
     ]
-    if ok["index_memory_bytes"].notna().any():
-        figures.append(
-            _figure(
-                plots.plot_scatter(
-                    ok,
-                    folder / f"{slug}-memory",
-                    x="recall",
-                    y="index_memory_bytes",
-                    scale=1e6,
-                    ylabel="index size, MB (log)",
-                    title="Recall vs index memory",
-                ),
-                out,
-                "Recall vs index memory (where the library reports a size)",
-            )
-        )
-    if ok["latency_p50_ms"].notna().any():
-        figures.append(
-            _figure(
-                plots.plot_latency(ok, folder / f"{slug}-latency", "Single-query latency"),
-                out,
-                "Single-query latency percentiles against recall",
-            )
-        )
-    if ok["insertion_order"].nunique() > 1 and (ok["insertion_order"] == "random").any():
-        figures.append(
-            _figure(
-                plots.plot_order_effect(order_effect(ok), folder / f"{slug}-order"),
-                out,
-                "Recall by insertion order, 95% CI over seeds",
-            )
-        )
+    for view, caption in VIEW_CAPTIONS.items():
+        paths = plots.plot_view(ok, view, folder / f"{slug}-{view}", str(ok["dataset"].iloc[0]))
+        if paths:
+            figures.append(_figure(paths, out, caption))
     chosen = ok.loc[(ok["recall"] - 0.9).abs().groupby(ok["adapter"]).idxmin()]
     figures.append(
         _figure(
