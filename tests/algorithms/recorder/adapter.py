@@ -11,11 +11,12 @@ class Recorder(Adapter):
     every query with its true nearest original ids by brute force."""
 
     def build(self, base, ids):
-        folder = Path(self.build_params["dump"])
-        folder.mkdir(parents=True, exist_ok=True)
-        number = len(list(folder.glob("*-ids.npy")))
-        np.save(folder / f"{number:03d}-ids.npy", np.asarray(ids))
-        np.save(folder / f"{number:03d}-base.npy", np.asarray(base))
+        if self.build_params["dump"]:
+            folder = Path(self.build_params["dump"])
+            folder.mkdir(parents=True, exist_ok=True)
+            number = len(list(folder.glob("*-ids.npy")))
+            np.save(folder / f"{number:03d}-ids.npy", np.asarray(ids))
+            np.save(folder / f"{number:03d}-base.npy", np.asarray(base))
         self.base = np.asarray(base, dtype=np.float64)
         self.ids = np.asarray(ids, dtype=np.int64)
 
