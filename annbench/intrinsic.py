@@ -3,7 +3,7 @@
 - ``pointwise_lid``: Levina-Bickel maximum likelihood over each vector's k nearest neighbours,
   LID(x) = (k - 1) / sum_j log(r_k / r_j), with r_1 <= ... <= r_k the distances from x to its
   k nearest other base vectors (the convention scikit-dimension's MLE uses). Neighbours are
-  found exactly with faiss and their distances re-scored in float64.
+  found exactly by ``annbench.selfjoin`` and their distances computed in float64.
 - ``pca_dimension``: number of principal components that explain 99% of the variance.
 - ``twonn_dimension``: TwoNN (Facco et al. 2017): a line through the origin fitted to
   -log(1 - F(mu)) against log(mu), mu = r_2 / r_1, leaving out the largest 10% of mu.
@@ -24,15 +24,12 @@ TWONN_DISCARD = 0.1
 
 def neighbour_distances(base: np.ndarray, k: int, *, progress: bool | None = None) -> np.ndarray:
     """float64 distances from every base vector to its k nearest *other* base vectors, ascending."""
-    from annbench.groundtruth import candidate_ids, exact_distances
+    from annbench.selfjoin import self_join
 
     n = len(base)
     if not 1 <= k < n:
         raise UserError(f"need 1 <= k < n for neighbour statistics; got k={k} with n={n} vectors")
-    ids = candidate_ids(base, base, "euclidean", k + 1, progress=progress)
-    distances = exact_distances(base, base, ids, "euclidean")
-    distances[ids == np.arange(n)[:, None]] = np.inf  # a vector is not its own neighbour
-    return np.sort(distances, axis=1)[:, :k]
+    return self_join(base, k, progress=progress)
 
 
 def check_lid_k(k: int) -> None:
