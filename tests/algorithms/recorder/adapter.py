@@ -7,8 +7,9 @@ from annbench.adapters.protocol import Adapter
 
 class Recorder(Adapter):
     """Saves the ids and base rows build() receives into the folder named by `dump`, as
-    NNN-ids.npy and NNN-base.npy (NNN counts the builds recorded there so far), and answers
-    every query with its true nearest original ids by brute force."""
+    NNN-ids.npy and NNN-base.npy (NNN counts the builds recorded there so far; nothing when
+    `dump` is empty), and answers every query with its true nearest original ids by brute
+    force."""
 
     def build(self, base, ids):
         if self.build_params["dump"]:
