@@ -109,6 +109,34 @@ def test_degraded_configuration_fails_and_names_the_regression(
     assert "REGRESSION" in text[header + 2]
 
 
+def test_an_adapter_left_out_of_the_baseline_is_not_gated(tmp_path, cli, hard_dataset, baseline):
+    """`baseline save --exclude` leaves an adapter out; its regressions then go unjudged, while
+    the other adapters are still checked. A misspelt name is a one-line error."""
+    base_results = baseline.parent / "base"  # where the baseline fixture ran
+    partial = tmp_path / "partial.json"
+    status, _, err = cli(
+        "--results-dir", base_results, "baseline", "save", "--out", partial, "--exclude", "hnswlib"
+    )
+    assert status == 0, err
+    assert {p["key"]["adapter"] for p in json.loads(partial.read_text())["points"]} == {
+        "faiss-flat"
+    }
+    degraded = run_hnswlib(cli, tmp_path, hard_dataset, [ef // 4 for ef in EFS], "degraded")
+    status, out, err = cli(
+        "check", "--baseline", partial, "--results", degraded, "--max-qps-drop", NOISE
+    )
+    assert status == 0, out + err
+    judged = int(out.split(" checks")[0].split()[-1])
+    _, full_out, _ = cli(
+        "check", "--baseline", baseline, "--results", degraded, "--max-qps-drop", NOISE
+    )
+    assert 0 < judged < int(full_out.split(" checks")[0].split()[-1])  # faiss-flat only
+    status, _, err = cli(
+        "--results-dir", base_results, "baseline", "save", "--out", partial, "--exclude", "hnsw"
+    )
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "not in the results" in err
+
+
 def test_unchanged_reruns_pass_despite_timing_noise(tmp_path, cli, hard_dataset, baseline):
     for attempt in range(3):
         results = run_hnswlib(cli, tmp_path, hard_dataset, EFS, f"rerun{attempt}")

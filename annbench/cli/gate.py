@@ -15,7 +15,7 @@ def baseline() -> None:
     """Baselines for `annbench check`."""
 
 
-def _results_document(results_dir: Path) -> dict:
+def _results_document(results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
     from annbench.check import summarise
     from annbench.frame import load_frame
     from annbench.results import read_environment, result_files
@@ -23,7 +23,14 @@ def _results_document(results_dir: Path) -> dict:
     files = result_files(results_dir)
     if not files:
         raise UserError(f"no results in {results_dir}; run `annbench run` first")
-    return summarise(load_frame(results_dir), read_environment(files[0]))
+    frame = load_frame(results_dir)
+    unknown = sorted(set(exclude) - set(frame["adapter"]))
+    if unknown:
+        raise UserError(
+            f"--exclude {', '.join(unknown)}: not in the results in {results_dir} (adapters "
+            f"there: {', '.join(sorted(set(frame['adapter'])))})"
+        )
+    return summarise(frame[~frame["adapter"].isin(exclude)], read_environment(files[0]))
 
 
 @baseline.command("save")
@@ -34,12 +41,21 @@ def _results_document(results_dir: Path) -> dict:
     help="Results to summarise (default: --results-dir).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="ADAPTER",
+    help="Leave an adapter out (repeatable), e.g. one whose recall is not repeatable; "
+    "`check` then ignores its points.",
+)
 @pass_context
-def baseline_save(obj: Context, results_dir: Path | None, out: Path) -> None:
+def baseline_save(
+    obj: Context, results_dir: Path | None, out: Path, exclude: tuple[str, ...]
+) -> None:
     """Summarise a run (recall, QPS with its interval and frontiers per adapter, environment)."""
     from annbench.check import save_baseline
 
-    document = _results_document(results_dir or obj.results_dir)
+    document = _results_document(results_dir or obj.results_dir, exclude)
     click.echo(f"wrote {save_baseline(document, out)} ({len(document['points'])} points)")
 
 
