@@ -7,19 +7,22 @@ import numba
 import numpy as np
 
 UNSET = np.float32(1e30)  # a row's threshold until its heap first holds `keep` entries
-CHUNK = 32  # columns are looked at one by one only within chunks that hold a survivor
 
 
 @numba.njit(cache=True, inline="always")
 def _sift_down(distances, ids, row, position, size):
-    """Restore the max-heap order below ``position`` in row ``row``'s first ``size`` entries."""
+    """Restore the max-heap order below ``position`` in row ``row``'s first ``size`` entries.
+    Unsigned indices spare numba's negative-index handling in this hot loop."""
+    one, two = np.uint64(1), np.uint64(2)
+    row, position, size = np.uint64(row), np.uint64(position), np.uint64(size)
     value, item = distances[row, position], ids[row, position]
     while True:
-        child = 2 * position + 1
+        child = two * position + one
         if child >= size:
             break
-        if child + 1 < size and distances[row, child + 1] > distances[row, child]:
-            child += 1
+        right = child + one
+        if right < size and distances[row, right] > distances[row, child]:
+            child = right
         if distances[row, child] <= value:
             break
         distances[row, position] = distances[row, child]
@@ -54,6 +57,8 @@ def join(points, prefix, tiles, tile_centres, margins, keep, query_block, start,
         for r in range(rows):
             query_norms[r] = np.dot(queries[r, :prefix], queries[r, :prefix])
         dots = np.empty((rows, tile), dtype=np.float32)
+        flags = np.zeros(tile, dtype=np.uint8)
+        words = flags.view(np.uint64)
         heap_d = np.empty((rows, keep), dtype=np.float32)
         heap_i = np.empty((rows, keep), dtype=np.int64)
         count = np.zeros(rows, dtype=np.int64)
@@ -73,13 +78,12 @@ def join(points, prefix, tiles, tile_centres, margins, keep, query_block, start,
                     below += min(dots[r, j] - limit, zero)
                 if below == zero:
                     continue
-                for chunk in range(0, tile, CHUNK):
-                    below = zero
-                    for j in range(chunk, chunk + CHUNK):
-                        below += min(dots[r, j] - limit, zero)
-                    if below == zero:
+                for j in range(tile):  # vectorises; the limit only falls, so flags stay a superset
+                    flags[j] = dots[r, j] < limit
+                for word in range(tile // 8):  # eight flags at a time
+                    if words[word] == 0:
                         continue
-                    for j in range(chunk, chunk + CHUNK):
+                    for j in range(8 * word, 8 * word + 8):
                         other = offset + j
                         if dots[r, j] >= limit or other == i or other >= n:
                             continue
