@@ -66,24 +66,6 @@ def test_pgvector_runs_against_a_server_the_test_starts(tmp_path, monkeypatch, m
         server.cleanup()
 
 
-def test_vendor_defaults_profile_prints_recall_per_database(tmp_path, cli, make_dataset):
-    pytest.importorskip("pgserver")
-    path = make_dataset()
-    status, out, err = cli(
-        "--results-dir",
-        tmp_path / "r",
-        "run",
-        "--profile",
-        "vendor-defaults",
-        "--dataset",
-        str(path),
-    )
-    assert status == 0, err
-    line = next(line for line in out.splitlines() if "pgvector" in line and "ef_search=40" in line)
-    recall = float(line.split()[line.split().index("batch") + 2])
-    assert 0.5 < recall <= 1.0
-
-
 @pytest.mark.parametrize("name,fragment", [("liar", "outside"), ("crashy", "exploded")])
 def test_misbehaving_adapters_fail_conformance(name, fragment):
     problems = conformance_problems(discover([TEST_ALGORITHMS])[name])
