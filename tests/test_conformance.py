@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -34,36 +35,58 @@ def test_registered_adapter_conforms(name):
     assert conformance_problems(spec) == []
 
 
-def test_pgvector_runs_against_a_server_the_test_starts(tmp_path, monkeypatch, make_dataset):
+@pytest.fixture
+def postgres_on_localhost(tmp_path):
+    """A PostgreSQL server with pgvector listening on 127.0.0.1 (TCP): pgserver's binaries,
+    initialised by pgserver (which also picks an unprivileged user when run as root), then
+    restarted on a free local port. Yields its DSN."""
     pgserver = pytest.importorskip("pgserver")
+
+    pgdata = tmp_path / "pgdata"
+    server = pgserver.get_server(str(pgdata), cleanup_mode="stop")
+    user = server.system_user
+    server.cleanup()  # stops the socket-only server that pgserver started
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = f"-h 127.0.0.1 -p {port} -k ''"
+    pgserver.pg_ctl(
+        ["-w", "-o", options, "-l", str(pgdata / "tcp.log"), "start"], pgdata=pgdata, user=user
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+
+
+def test_pgvector_runs_against_a_server_the_test_starts(
+    postgres_on_localhost, monkeypatch, tmp_path, make_dataset
+):
     import psycopg
 
-    server = pgserver.get_server(str(tmp_path / "pgdata"), cleanup_mode="stop")
-    try:
-        monkeypatch.setenv("ANNBENCH_PGVECTOR_DSN", server.get_uri())
-        spec = discover()["pgvector"]
-        assert conformance_problems(spec) == []
-        from annbench.frame import load_frame
-        from annbench.plan import expand, parse_experiment
-        from annbench.runner import run_sweep
+    monkeypatch.setenv("ANNBENCH_PGVECTOR_DSN", postgres_on_localhost)
+    spec = discover()["pgvector"]
+    assert conformance_problems(spec) == []
+    from annbench.frame import load_frame
+    from annbench.plan import expand, parse_experiment
+    from annbench.runner import run_sweep
 
-        experiment = parse_experiment(
-            {
-                "datasets": [str(make_dataset())],
-                "repeats": 1,
-                "adapters": [{"name": "pgvector", "query": {"ef_search": [10, 100]}}],
-            }
-        )
-        run_sweep(expand(experiment, tmp_path), tmp_path / "results", executor="inline")
-        recall = load_frame(tmp_path / "results").sort_values("query.ef_search")["recall"]
-        assert recall.iloc[-1] >= recall.iloc[0] and recall.iloc[-1] > 0.9
-        with psycopg.connect(server.get_uri()) as connection:  # the adapter used this server
-            version = connection.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-            ).fetchone()
-        assert version is not None
-    finally:
-        server.cleanup()
+    experiment = parse_experiment(
+        {
+            "datasets": [str(make_dataset())],
+            "repeats": 1,
+            "adapters": [{"name": "pgvector", "query": {"ef_search": [10, 100]}}],
+        }
+    )
+    run_sweep(expand(experiment, tmp_path), tmp_path / "results", executor="inline")
+    recall = load_frame(tmp_path / "results").sort_values("query.ef_search")["recall"]
+    assert recall.iloc[-1] >= recall.iloc[0] and recall.iloc[-1] > 0.9
+    with psycopg.connect(postgres_on_localhost) as connection:  # the adapter used this server
+        address = connection.execute("SELECT inet_server_addr()::text").fetchone()[0]
+        version = connection.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
+    assert address.startswith("127.0.0.1") and version is not None
 
 
 @pytest.mark.parametrize("name,fragment", [("liar", "outside"), ("crashy", "exploded")])
