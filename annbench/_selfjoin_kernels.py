@@ -113,19 +113,26 @@ def join(points, prefix, tiles, tile_centres, margins, keep, query_block, start,
 
 
 @numba.njit(parallel=True, cache=True)
-def rescore(points, candidates, k):
-    """float64 distances (n, k), ascending, from each row to its k nearest candidate rows."""
+def rescore(points, order, candidates, k):
+    """float64 distances (n, k), ascending, from each point to its k nearest candidates.
+
+    ``points`` and ``candidates`` are in the locality order (a row's candidates lie near it
+    in memory); ``order[i]`` is row i's original row, which the answer is indexed by.
+    """
     n, width = candidates.shape
     dims = points.shape[1]
+    squared = np.empty((n, width), dtype=np.float64)
     out = np.empty((n, k), dtype=np.float64)
     for i in numba.prange(n):
-        squared = np.empty(width, dtype=np.float64)
         for c in range(width):
             other = candidates[i, c]
             total = 0.0
             for d in range(dims):
                 diff = points[i, d] - points[other, d]
                 total += diff * diff
-            squared[c] = total
-        out[i] = np.sqrt(np.sort(squared)[:k])
+            squared[i, c] = total
+        squared[i].sort()
+        row = order[i]
+        for c in range(k):
+            out[row, c] = np.sqrt(squared[i, c])
     return out

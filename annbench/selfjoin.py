@@ -67,10 +67,7 @@ def self_join(
                 ordered, prefix, tiles, centres, margins, keep, QUERY_BLOCK, start, stop
             )
             bar.update(stop - start)
-    distances = np.empty((n, k), dtype=np.float64)
-    # in the locality order a row's candidates lie near it in memory
-    distances[order] = kernels.rescore(np.ascontiguousarray(original[order]), candidates, k)
-    return distances
+    return kernels.rescore(np.ascontiguousarray(original[order]), order, candidates, k)
 
 
 def _principal_coordinates(points: np.ndarray) -> tuple[np.ndarray, int]:
