@@ -73,20 +73,14 @@ def self_join(
 def _principal_coordinates(points: np.ndarray) -> tuple[np.ndarray, int]:
     """float32 coordinates on the principal axes (largest variance first), scaled by a power
     of two if need be, and the number of leading axes that hold PREFIX_VARIANCE of it."""
-    centred = points - points.mean(axis=0)
-    eigenvalues, vectors = np.linalg.eigh(centred.T @ centred)
-    descending = np.argsort(eigenvalues)[::-1]
-    eigenvalues, vectors = np.clip(eigenvalues[descending], 0, None), vectors[:, descending]
-    total = eigenvalues.sum()
-    prefix = points.shape[1]
-    if total > 0:
-        explained = np.cumsum(eigenvalues) / total
-        prefix = min(prefix, int(np.searchsorted(explained, PREFIX_VARIANCE) + 1))
-    rotated = centred @ vectors
+    from annbench.intrinsic import components_for, principal_axes
+
+    centred, eigenvalues, axes = principal_axes(points)
+    rotated = centred @ axes
     largest = float(np.einsum("ij,ij->i", rotated, rotated).max())
     if largest > LARGEST_NORM:  # a power of two scales every distance exactly alike
         rotated *= 2.0 ** -np.ceil(np.log2(largest / LARGEST_NORM) / 2)
-    return rotated.astype(np.float32), prefix
+    return rotated.astype(np.float32), components_for(eigenvalues, PREFIX_VARIANCE)
 
 
 def _locality_order(points: np.ndarray) -> np.ndarray:
