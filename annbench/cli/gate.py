@@ -15,6 +15,16 @@ def baseline() -> None:
     """Baselines for `annbench check`."""
 
 
+def _results_option(help_text: str):
+    """--results: the results folder to read (default: --results-dir)."""
+    return click.option(
+        "--results",
+        "results_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 def _results_document(results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
     from annbench.check import summarise
     from annbench.frame import load_frame
@@ -34,12 +44,7 @@ def _results_document(results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
 
 
 @baseline.command("save")
-@click.option(
-    "--results",
-    "results_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Results to summarise (default: --results-dir).",
-)
+@_results_option("Results to summarise (default: --results-dir).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--exclude",
@@ -63,12 +68,7 @@ def baseline_save(
 @click.option(
     "--baseline", "baseline_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--results",
-    "results_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Current results (default: --results-dir).",
-)
+@_results_option("Current results (default: --results-dir).")
 @click.option(
     "--max-recall-drop",
     default="0.01",
