@@ -212,6 +212,18 @@ def test_cli_describe_with_k_below_two_is_refused(make_dataset, cli, k):
         assert "lid" not in f
 
 
+@pytest.mark.parametrize("k", ["300", "5000"])
+def test_cli_describe_with_k_not_below_n_is_refused_and_leaves_the_file(make_dataset, cli, k):
+    """An explicit --k must be below n (only the default, 100, is clipped to n - 1)."""
+    path = make_dataset("small", n=300, n_queries=10, dim=8)
+    before = path.read_bytes()
+    status, _, err = cli("--data-dir", path.parent, "datasets", "describe", path.stem, "--k", k)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "use k < 300" in err
+    assert path.read_bytes() == before
+    status, out, _ = cli("--data-dir", path.parent, "datasets", "describe", path.stem)
+    assert status == 0 and "k=100" in out  # the default, below n here
+
+
 # -- duplicates -----------------------------------------------------------------------------------
 
 

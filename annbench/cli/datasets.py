@@ -254,13 +254,11 @@ def datasets_groundtruth(
     "--k",
     "lid_k",
     type=int,
-    default=100,
-    show_default=True,
-    help="Neighbours per vector for the pointwise LID.",
+    help="Neighbours per vector for the pointwise LID  [default: 100, or n - 1 if smaller]",
 )
 @click.option("--bins", type=int, default=12, show_default=True, help="Histogram bins.")
 @pass_context
-def datasets_describe(obj: Context, name: str, lid_k: int, bins: int) -> None:
+def datasets_describe(obj: Context, name: str, lid_k: int | None, bins: int) -> None:
     """Intrinsic dimension: PCA-99%, TwoNN, mean pointwise MLE LID, and an LID histogram.
 
     The LID is computed once and stored in the dataset file."""
