@@ -19,6 +19,14 @@ ANN_BENCHMARKS_DATA = Path(
 )
 
 
+def absent(message: str) -> None:
+    """Something a test needs is not on this machine: skip here, but fail in CI, where
+    everything must be present."""
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def ann_benchmarks_file(metric: str) -> Path:
     """A dataset file written by ann-benchmarks itself (random-xs-20-METRIC.hdf5).
 
@@ -27,9 +35,7 @@ def ann_benchmarks_file(metric: str) -> Path:
     path = ANN_BENCHMARKS_DATA / f"random-xs-20-{metric}.hdf5"
     if not path.exists():
         message = f"ann-benchmarks fixture {path} is absent; set ANNBENCH_FIXTURES to its folder"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        absent(message)
     return path
 
 

