@@ -412,3 +412,30 @@ def test_check_rejects_other_inconsistencies(changes):
     with pytest.raises(UserError) as excinfo:
         Dataset(**fields)
     assert_one_line_user_error(excinfo)
+
+
+@pytest.mark.parametrize("where", ["base", "queries"])
+def test_non_finite_vectors_are_refused_by_name_and_row(where):
+    rng = np.random.default_rng(0)
+    arrays = {"base": rng.random((50, 4)), "queries": rng.random((5, 4))}
+    arrays[where][3, 1] = np.inf
+    with pytest.raises(UserError, match=f"{where} vector 3 holds NaN or infinite"):
+        Dataset(base=arrays["base"], queries=arrays["queries"], metric="euclidean")
+
+
+def test_import_of_nan_vectors_is_one_line_exit_2_and_writes_nothing(tmp_path, cli):
+    x = np.random.default_rng(1).random((200, 4)).astype(np.float32)
+    x[7, 0] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    status, _, err = cli(
+        "--data-dir",
+        tmp_path / "d",
+        "datasets",
+        "import",
+        "bad",
+        tmp_path / "nan.npy",
+        "--n-queries",
+        "20",
+    )
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "NaN" in err
+    assert not (tmp_path / "d" / "bad.hdf5").exists()

@@ -78,6 +78,13 @@ class Dataset:
             )
         if len(self.base) == 0 or len(self.queries) == 0:
             raise UserError("a dataset needs at least one base vector and one query")
+        for name in ("base", "queries"):
+            finite = np.isfinite(getattr(self, name)).all(axis=1)
+            if not finite.all():
+                raise UserError(
+                    f"{name} vector {int(np.argmin(finite))} holds NaN or infinite values "
+                    f"({int((~finite).sum())} such vectors); drop or repair them first"
+                )
         if (self.neighbors is None) != (self.distances is None):
             raise UserError("neighbors and distances must be given together")
         if self.neighbors is not None:
