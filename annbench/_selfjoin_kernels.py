@@ -5,45 +5,226 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 UNSET = np.float32(1e30)  # a row's threshold until its heap first holds `keep` entries
+SENTINEL = np.float32(-3e38)  # after a heap's last entry: children that never win
+ARITY = 4  # children per heap entry
+NO_LIMIT = np.float32(-1e30)  # the limit of a padding query row: no bound beats it
+BYTE_BITS = np.uint64(0x0102040810204080)  # gathers bit 0 of eight bytes into one byte
+SEED_TILES = 2  # nearest tiles whose upper bounds set the starting thresholds
+UPPER_SLACK = np.float32(1.0001)  # far above float32 rounding of a full distance
+TINY = np.float32(1e-30)  # lifts a zero upper bound above zero distances
+
+
+@intrinsic
+def _trailing_zeros(typingctx, value):
+    """The index of the lowest set bit of a non-zero uint64 (one tzcnt)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
 
 
 @numba.njit(cache=True, inline="always")
-def _sift_down(distances, ids, row, position, size):
-    """Restore the max-heap order below ``position`` in row ``row``'s first ``size`` entries.
-    Unsigned indices spare numba's negative-index handling in this hot loop."""
-    one, two = np.uint64(1), np.uint64(2)
-    row, position, size = np.uint64(row), np.uint64(position), np.uint64(size)
-    value, item = distances[row, position], ids[row, position]
-    while True:
-        child = two * position + one
-        if child >= size:
+def _sift_down(distances, ids, position, size, value, item):
+    """Put (value, item) at ``position`` of a 4-ary max-heap of ``size`` entries and sift it
+    down. Half the depth of a binary heap, and the four children load side by side;
+    ``distances[size:size + ARITY]`` hold SENTINEL, so the largest child is chosen without
+    a branch."""
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    position, size = np.uint64(position), np.uint64(size)  # unsigned: no wraparound checks
+    first = four * position + one
+    while first < size:
+        a, b = distances[first], distances[first + one]
+        c, d = distances[first + two], distances[first + three]
+        left = first + np.uint64(b > a)
+        right = first + two + np.uint64(d > c)
+        high_left, high_right = max(a, b), max(c, d)
+        child = right if high_right > high_left else left
+        if max(high_left, high_right) <= value:
             break
-        right = child + one
-        if right < size and distances[row, right] > distances[row, child]:
-            child = right
-        if distances[row, child] <= value:
-            break
-        distances[row, position] = distances[row, child]
-        ids[row, position] = ids[row, child]
+        distances[position] = distances[child]
+        ids[position] = ids[child]
         position = child
-    distances[row, position] = value
-    ids[row, position] = item
+        first = four * position + one
+    distances[position] = value
+    ids[position] = item
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _group_bounds(queries, g, tile, tile_norms, out, prefix, l0, l1, l2, l3):
+    """out[s, j] = |x_j|^2 - 2 q.x_j over the prefix axes for the four queries g..g+3, and
+    for each of them the sum of min(out[s, j] - limit_s, 0): zero iff no bound beats it.
+
+    Four queries and four axes per pass over the tile's columns, so each column load
+    serves sixteen multiply-adds; the sums ride along with the last pass."""
+    columns = tile_norms.shape[0]
+    a0, a1, a2, a3 = out[0], out[1], out[2], out[3]
+    zero = np.float32(0.0)
+    b0, b1, b2, b3 = zero, zero, zero, zero
+    for d in range(0, prefix, 4):
+        q00, q01, q02, q03 = queries[g, d], queries[g, d + 1], queries[g, d + 2], queries[g, d + 3]
+        q10, q11, q12, q13 = (
+            queries[g + 1, d],
+            queries[g + 1, d + 1],
+            queries[g + 1, d + 2],
+            queries[g + 1, d + 3],
+        )
+        q20, q21, q22, q23 = (
+            queries[g + 2, d],
+            queries[g + 2, d + 1],
+            queries[g + 2, d + 2],
+            queries[g + 2, d + 3],
+        )
+        q30, q31, q32, q33 = (
+            queries[g + 3, d],
+            queries[g + 3, d + 1],
+            queries[g + 3, d + 2],
+            queries[g + 3, d + 3],
+        )
+        t0, t1, t2, t3 = tile[d], tile[d + 1], tile[d + 2], tile[d + 3]
+        if d == 0 and prefix == 4:
+            for j in range(columns):
+                x0, x1, x2, x3, x = t0[j], t1[j], t2[j], t3[j], tile_norms[j]
+                v0 = x + q00 * x0 + q01 * x1 + q02 * x2 + q03 * x3
+                v1 = x + q10 * x0 + q11 * x1 + q12 * x2 + q13 * x3
+                v2 = x + q20 * x0 + q21 * x1 + q22 * x2 + q23 * x3
+                v3 = x + q30 * x0 + q31 * x1 + q32 * x2 + q33 * x3
+                a0[j], a1[j], a2[j], a3[j] = v0, v1, v2, v3
+                b0 += min(v0 - l0, zero)
+                b1 += min(v1 - l1, zero)
+                b2 += min(v2 - l2, zero)
+                b3 += min(v3 - l3, zero)
+        elif d == 0:
+            for j in range(columns):
+                x0, x1, x2, x3, x = t0[j], t1[j], t2[j], t3[j], tile_norms[j]
+                a0[j] = x + q00 * x0 + q01 * x1 + q02 * x2 + q03 * x3
+                a1[j] = x + q10 * x0 + q11 * x1 + q12 * x2 + q13 * x3
+                a2[j] = x + q20 * x0 + q21 * x1 + q22 * x2 + q23 * x3
+                a3[j] = x + q30 * x0 + q31 * x1 + q32 * x2 + q33 * x3
+        elif d + 4 < prefix:
+            for j in range(columns):
+                x0, x1, x2, x3 = t0[j], t1[j], t2[j], t3[j]
+                a0[j] += q00 * x0 + q01 * x1 + q02 * x2 + q03 * x3
+                a1[j] += q10 * x0 + q11 * x1 + q12 * x2 + q13 * x3
+                a2[j] += q20 * x0 + q21 * x1 + q22 * x2 + q23 * x3
+                a3[j] += q30 * x0 + q31 * x1 + q32 * x2 + q33 * x3
+        else:
+            for j in range(columns):
+                x0, x1, x2, x3 = t0[j], t1[j], t2[j], t3[j]
+                v0 = a0[j] + q00 * x0 + q01 * x1 + q02 * x2 + q03 * x3
+                v1 = a1[j] + q10 * x0 + q11 * x1 + q12 * x2 + q13 * x3
+                v2 = a2[j] + q20 * x0 + q21 * x1 + q22 * x2 + q23 * x3
+                v3 = a3[j] + q30 * x0 + q31 * x1 + q32 * x2 + q33 * x3
+                a0[j], a1[j], a2[j], a3[j] = v0, v1, v2, v3
+                b0 += min(v0 - l0, zero)
+                b1 += min(v1 - l1, zero)
+                b2 += min(v2 - l2, zero)
+                b3 += min(v3 - l3, zero)
+    return b0, b1, b2, b3
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _squared_distance(points, i, other):
+    """float32 squared distance between two rows, by differences (no cancellation)."""
+    total = np.float32(0.0)
+    for d in range(points.shape[1]):
+        diff = points[i, d] - points[other, d]
+        total += diff * diff
+    return total
+
+
+@numba.njit(cache=True, inline="always")
+def _offer(distances, ids, count, r, keep, full, other, threshold):
+    """Row r's heap of its best ``keep`` takes (full, other), known to beat its threshold:
+    appended while it fills (made a heap once full), else in place of the worst."""
+    c = count[r]
+    if c < keep:
+        distances[c] = full
+        ids[c] = other
+        count[r] = c + 1
+        if c + 1 < keep:
+            return
+        for position in range((keep - 2) // ARITY, -1, -1):
+            _sift_down(distances, ids, position, keep, distances[position], ids[position])
+    else:
+        _sift_down(distances, ids, 0, keep, full, other)
+    threshold[r] = distances[0]
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _fill(points, dots, flags, offset, i, r, count, keep, heap_d, heap_i, threshold, shift):
+    """Row r's survivors of one tile while its heap fills: one by one, each full distance
+    checked against the threshold as it falls."""
+    distances, ids = heap_d[r], heap_i[r]
+    for j in range(flags.shape[0]):
+        if not flags[j] or offset + j == i or dots[j] >= threshold[r] + shift:
+            continue
+        other = offset + j
+        full = _squared_distance(points, i, other)
+        if full < threshold[r]:
+            _offer(distances, ids, count, r, keep, full, other, threshold)
+
+
+@numba.njit(cache=True, inline="always", fastmath=True)
+def _upper_bounds(bounds, residuals, shift, residual, out):
+    """Upper bounds on the float32 squared distances from one query to a tile's columns:
+    the prefix bound plus |q|^2 and margins, plus the most the other axes can add."""
+    for j in range(bounds.shape[0]):
+        most = residual + residuals[j]
+        out[j] = (bounds[j] + shift + most * most) * UPPER_SLACK
+
+
+@numba.njit(cache=True, inline="always")
+def _sortable(value):
+    """An int32 that orders like the float32 ``value``."""
+    bits = np.float32(value).view(np.int32)
+    return bits ^ ((bits >> np.int32(31)) & np.int32(0x7FFFFFFF))
+
+
+@numba.njit(cache=True)
+def _kth_smallest(values, k, ranks):
+    """The k-th smallest of ``values`` (float32), by bisection over their bit patterns:
+    32 vectorised counting passes instead of a branchy selection."""
+    for c in range(len(values)):
+        ranks[c] = _sortable(values[c])
+    low, high = np.int64(-2147483649), np.int64(2147483647)
+    while high - low > 1:  # the smallest pattern with at least k values at or below it
+        middle = np.int32((low + high) // 2)
+        total = 0
+        for c in range(len(values)):
+            total += ranks[c] <= middle
+        if total >= k:
+            high = middle
+        else:
+            low = middle
+    for c in range(len(values)):
+        if ranks[c] == high:
+            return values[c]
+    return UNSET
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def join(points, prefix, tiles, tile_centres, margins, keep, query_block, start, stop):
+def join(
+    points, leading, tiles, tile_norms, tile_residuals, tile_centres, margins, keep, query_block,
+    start, stop,
+):  # fmt: skip
     """Row numbers (stop - start, keep) of the ``keep`` nearest other points of each point
-    in rows [start, stop), unordered.
+    in rows [start, stop), nearest first by float32 distance; -1 for a row that found
+    fewer than ``keep`` (a broken upper bound; the caller raises).
 
-    ``tiles`` holds -2 x over the prefix axes and then |x|^2, column by column, so one GEMM
-    of the queries' prefix extended by a 1 gives |x|^2 - 2 q.x, the squared lower bound less
-    |q|^2. Each block of queries visits the tiles nearest its centre first, so that every
-    row's threshold (the largest distance in its heap of the best ``keep`` so far) tightens
-    early; a row skips a tile after one vectorised pass when no bound beats it.
+    ``leading`` holds the prefix axes (zero-padded to a multiple of four) and ``tiles``
+    -2 x over them, column by column, with |x|^2 in ``tile_norms``, so _group_bounds gives
+    |x|^2 - 2 q.x: the squared lower bound less |q|^2. Each block of queries visits the
+    tiles nearest its centre first, so that every row's threshold (the largest distance
+    in its heap of the best ``keep`` so far) tightens early; a row skips a tile when no
+    bound beats it, and otherwise walks the set bits of the survivors' flags.
     """
-    n, dims = points.shape
+    prefix = leading.shape[1]
     tile_count, _, tile = tiles.shape
     blocks = (stop - start + query_block - 1) // query_block
     found = np.empty((stop - start, keep), dtype=np.int64)
@@ -51,64 +232,111 @@ def join(points, prefix, tiles, tile_centres, margins, keep, query_block, start,
     for block in numba.prange(blocks):
         first = start + block * query_block
         rows = min(stop, first + query_block) - first
-        queries = np.ones((rows, prefix + 1), dtype=np.float32)
-        queries[:, :prefix] = points[first : first + rows, :prefix]
+        padded = (rows + 3) // 4 * 4
+        queries = np.zeros((padded, prefix), dtype=np.float32)
+        queries[:rows] = leading[first : first + rows]
         query_norms = np.empty(rows, dtype=np.float32)
+        shifts = np.empty(rows, dtype=np.float32)  # a row's limit is its threshold + shift
         for r in range(rows):
-            query_norms[r] = np.dot(queries[r, :prefix], queries[r, :prefix])
-        dots = np.empty((rows, tile), dtype=np.float32)
+            query_norms[r] = np.dot(queries[r], queries[r])
+            shifts[r] = margins[first + r] - query_norms[r]
+        bounds = np.empty((4, tile), dtype=np.float32)
         flags = np.zeros(tile, dtype=np.uint8)
+        survivors = np.empty(tile, dtype=np.int64)
+        fulls = np.empty(tile, dtype=np.float32)
         words = flags.view(np.uint64)
-        heap_d = np.empty((rows, keep), dtype=np.float32)
-        heap_i = np.empty((rows, keep), dtype=np.int64)
+        heap_d = np.empty((rows, keep + ARITY), dtype=np.float32)
+        heap_d[:, keep:] = SENTINEL
+        heap_i = np.empty((rows, keep + ARITY), dtype=np.int64)
         count = np.zeros(rows, dtype=np.int64)
         threshold = np.full(rows, UNSET, dtype=np.float32)
-        centre = queries[:, :prefix].sum(axis=0) / rows
+        limits = np.full(padded, NO_LIMIT, dtype=np.float32)  # padding rows keep NO_LIMIT
+        limits[:rows] = threshold + shifts
+        centre = queries[:rows].sum(axis=0) / rows
         gaps = np.empty(tile_count, dtype=np.float32)
         for t in range(tile_count):
             gaps[t] = np.sum((tile_centres[t] - centre) ** 2)
-        for t in np.argsort(gaps):
-            np.dot(queries, tiles[t], dots)
-            offset = t * tile
+        visit = np.argsort(gaps)
+        seeds = min(SEED_TILES, tile_count)
+        if seeds * tile > keep:  # start each threshold at an upper bound: fewer insertions
+            width = seeds * tile
+            pool = np.empty((padded, width), dtype=np.float32)
+            ranks = np.empty(width, dtype=np.int32)
+            for slot in range(seeds):
+                t = visit[slot]
+                for g in range(0, padded, 4):
+                    _group_bounds(
+                        queries, g, tiles[t], tile_norms[t], bounds, prefix,
+                        NO_LIMIT, NO_LIMIT, NO_LIMIT, NO_LIMIT,
+                    )  # fmt: skip
+                    for s in range(min(4, rows - g)):
+                        r = g + s
+                        i = first + r
+                        _upper_bounds(
+                            bounds[s], tile_residuals[t], query_norms[r] + 2 * margins[i],
+                            tile_residuals[i // tile, i % tile],
+                            pool[r, slot * tile : (slot + 1) * tile],
+                        )  # fmt: skip
+                        if 0 <= i - t * tile < tile:
+                            pool[r, slot * tile + i - t * tile] = UNSET
             for r in range(rows):
-                i = first + r
-                limit = threshold[r] + margins[i] - query_norms[r]
-                below = zero
-                for j in range(tile):  # vectorises: negative iff some bound beats the limit
-                    below += min(dots[r, j] - limit, zero)
-                if below == zero:
-                    continue
-                for j in range(tile):  # vectorises; the limit only falls, so flags stay a superset
-                    flags[j] = dots[r, j] < limit
-                for word in range(tile // 8):  # eight flags at a time
-                    if words[word] == 0:
+                # strictly above, so a candidate equal to the bound (all zero) still enters
+                threshold[r] = _kth_smallest(pool[r], keep, ranks) + TINY
+            limits[:rows] = threshold + shifts
+        for t in visit:
+            offset = t * tile
+            for g in range(0, padded, 4):
+                below = _group_bounds(
+                    queries, g, tiles[t], tile_norms[t], bounds, prefix,
+                    limits[g], limits[g + 1], limits[g + 2], limits[g + 3],
+                )  # fmt: skip
+                for s in range(min(4, rows - g)):
+                    if below[s] == zero:
                         continue
-                    for j in range(8 * word, 8 * word + 8):
-                        other = offset + j
-                        if dots[r, j] >= limit or other == i or other >= n:
+                    r = g + s
+                    i = first + r
+                    dots = bounds[s]
+                    limit = limits[r]
+                    for j in range(tile):  # vectorises; flags a superset as the limit falls
+                        flags[j] = dots[j] < limit
+                    if count[r] < keep:  # filling up: the limit falls fast, go one by one
+                        _fill(
+                            points, dots, flags, offset, i, r, count, keep, heap_d, heap_i,
+                            threshold, shifts[r],
+                        )  # fmt: skip
+                        limits[r] = threshold[r] + shifts[r]
+                        continue
+                    found_here = 0  # survivors first, so that their loads overlap
+                    for word in range(tile // 8):
+                        if words[word] == 0:
                             continue
-                        full = zero
-                        for d in range(dims):
-                            diff = points[i, d] - points[other, d]
-                            full += diff * diff
-                        if full >= threshold[r]:
-                            continue
-                        c = count[r]
-                        if c < keep:  # filling up: append, and make it a heap once full
-                            heap_d[r, c] = full
-                            heap_i[r, c] = other
-                            count[r] = c + 1
-                            if c + 1 == keep:
-                                for position in range(keep // 2 - 1, -1, -1):
-                                    _sift_down(heap_d, heap_i, r, position, keep)
-                                threshold[r] = heap_d[r, 0]
-                        else:  # the new candidate replaces the worst of the best keep
-                            heap_d[r, 0] = full
-                            heap_i[r, 0] = other
-                            _sift_down(heap_d, heap_i, r, 0, keep)
-                            threshold[r] = heap_d[r, 0]
-                        limit = threshold[r] + margins[i] - query_norms[r]
-        found[first - start : first - start + rows] = heap_i
+                        bits = (words[word] * BYTE_BITS) >> np.uint64(56)
+                        while bits:
+                            j = 8 * word + np.int64(_trailing_zeros(bits))
+                            bits &= bits - np.uint64(1)
+                            survivors[found_here] = offset + j
+                            found_here += 1
+                    for a in range(found_here):
+                        other = survivors[a]
+                        fulls[a] = _squared_distance(points, i, other) if other != i else UNSET
+                    distances, ids = heap_d[r], heap_i[r]
+                    for a in range(found_here):
+                        if fulls[a] < threshold[r]:
+                            _offer(
+                                distances, ids, count, r, keep, fulls[a], survivors[a], threshold
+                            )
+                    limits[r] = threshold[r] + shifts[r]
+        for r in range(rows):  # heap-sort: candidates leave by ascending float32 distance
+            if count[r] < keep:  # cannot happen while the seeds are upper bounds
+                found[first - start + r] = -1
+                continue
+            distances, ids = heap_d[r], heap_i[r]
+            for end in range(keep - 1, -1, -1):
+                found[first - start + r, end] = ids[0]
+                value, item = distances[end], ids[end]
+                distances[end] = SENTINEL
+                if end:
+                    _sift_down(distances, ids, 0, end, value, item)
     return found
 
 
@@ -117,22 +345,29 @@ def rescore(points, order, candidates, k):
     """float64 distances (n, k), ascending, from each point to its k nearest candidates.
 
     ``points`` and ``candidates`` are in the locality order (a row's candidates lie near it
-    in memory); ``order[i]`` is row i's original row, which the answer is indexed by.
+    in memory, nearest first); ``order[i]`` is row i's original row, which the answer is
+    indexed by.
     """
     n, width = candidates.shape
     dims = points.shape[1]
-    squared = np.empty((n, width), dtype=np.float64)
     out = np.empty((n, k), dtype=np.float64)
     for i in numba.prange(n):
+        squared = np.empty(width, dtype=np.float64)
         for c in range(width):
             other = candidates[i, c]
             total = 0.0
             for d in range(dims):
                 diff = points[i, d] - points[other, d]
                 total += diff * diff
-            squared[i, c] = total
-        squared[i].sort()
+            squared[c] = total
+        for c in range(1, width):  # insertion sort: float32 order left few inversions
+            value = squared[c]
+            position = c
+            while position and squared[position - 1] > value:
+                squared[position] = squared[position - 1]
+                position -= 1
+            squared[position] = value
         row = order[i]
         for c in range(k):
-            out[row, c] = np.sqrt(squared[i, c])
+            out[row, c] = np.sqrt(squared[c])
     return out

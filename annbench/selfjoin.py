@@ -6,12 +6,14 @@ which is where a general k-NN search spends most of its time at k = 100. Exact t
 
 1. The data is centred and rotated onto its principal axes, which keeps every distance. The
    squared distance over the leading ``prefix`` axes (99.9% of the variance) is a lower bound
-   on the full one, and one float32 GEMM gives it for a block of queries against a tile.
+   on the full one. A fused float32 kernel computes it for four queries against a tile,
+   four axes per pass, and sums each row's shortfall below its limit in the same pass.
 2. Vectors are ordered by k-means cell, and each block of queries visits the tiles nearest
-   its centre first, so each row's threshold (its k-th best distance so far) tightens early.
-   A row skips a tile after one vectorised pass when no lower bound beats its threshold.
+   its centre first. Each row's threshold starts at the keep-th smallest upper bound over
+   the two nearest tiles (the prefix bound plus the most the other axes can add), so few
+   candidates ever enter its heap; a row skips a tile when no lower bound beats it.
 3. Only the survivors get a full float32 distance and, if better, a place in the row's heap.
-   The GEMM's rounding is covered by a margin, so no true neighbour is pruned by it; the
+   The bound's rounding is covered by a margin, so no true neighbour is pruned by it; the
    final k + SLACK candidates are re-scored in float64 on the original vectors, so float32
    rounding can at most reorder near-ties beyond the k-th.
 """
@@ -23,8 +25,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-TILE = 256  # base vectors per tile (the GEMM's columns)
-QUERY_BLOCK = 128  # queries per parallel task (the GEMM's rows)
+TILE = 512  # base vectors per tile (the bound's columns)
+QUERY_BLOCK = 256  # queries per parallel task (the bound's rows)
 PREFIX_VARIANCE = 0.999
 SLACK = 4  # candidates kept beyond k, for float32 near-ties
 GEMM_MARGIN = 1e-5  # relative to |q|^2 + max |x|^2: far above float32 rounding of the GEMM
@@ -52,10 +54,14 @@ def self_join(
     rotated, prefix = _principal_coordinates(original)
     order = _locality_order(np.ascontiguousarray(rotated[:, :prefix]))
     ordered = np.ascontiguousarray(rotated[order])
-    leading = ordered[:, :prefix]
+    leading = np.zeros((n, -(-prefix // 4) * 4), dtype=np.float32)  # whole groups of four
+    leading[:, :prefix] = ordered[:, :prefix]
     norms = np.einsum("ij,ij->i", leading, leading)
     margins = (GEMM_MARGIN * (norms + norms.max())).astype(np.float32)
-    tiles = _tiles(leading, norms)
+    tiles = _tiles(leading)
+    tile_norms = _by_tile(norms, PADDING)  # padding columns never beat a threshold
+    rest = ordered[:, prefix:]
+    residuals = _by_tile(np.sqrt(np.einsum("ij,ij->i", rest, rest)), 0.0)
     centres = np.stack([leading[i : i + TILE].mean(axis=0) for i in range(0, n, TILE)])
     step = max(QUERY_BLOCK, -(-n // PROGRESS_STEPS // QUERY_BLOCK) * QUERY_BLOCK)
     candidates = np.empty((n, keep), dtype=np.int64)
@@ -64,9 +70,21 @@ def self_join(
         for start in range(0, n, step):
             stop = min(n, start + step)
             candidates[start:stop] = kernels.join(
-                ordered, prefix, tiles, centres, margins, keep, QUERY_BLOCK, start, stop
+                ordered,
+                leading,
+                tiles,
+                tile_norms,
+                residuals,
+                centres,
+                margins,
+                keep,
+                QUERY_BLOCK,
+                start,
+                stop,
             )
             bar.update(stop - start)
+    if candidates[:, 0].min() < 0:  # a row that came up short is -1 throughout
+        raise RuntimeError("the self-join lost candidates: a seeded threshold was too low")
     return kernels.rescore(np.ascontiguousarray(original[order]), order, candidates, k)
 
 
@@ -98,16 +116,21 @@ def _locality_order(points: np.ndarray) -> np.ndarray:
     return np.argsort(assignment[:, 0], kind="stable")
 
 
-def _tiles(leading: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """Tiles (tiles, prefix + 1, TILE): -2 x over the prefix axes, then |x|^2, by column.
-    Padding columns get |x|^2 = PADDING, so they never beat a threshold."""
-    n, prefix = leading.shape
+def _tiles(leading: np.ndarray) -> np.ndarray:
+    """Tiles (tiles, axes, TILE) of -2 x over the leading axes, by column; zero padding."""
+    n, axes = leading.shape
     count = -(-n // TILE)
-    extended = np.zeros((count * TILE, prefix + 1), dtype=np.float32)
-    extended[:n, :prefix] = -2.0 * leading
-    extended[:, prefix] = PADDING
-    extended[:n, prefix] = norms
-    return np.ascontiguousarray(extended.reshape(count, TILE, prefix + 1).transpose(0, 2, 1))
+    extended = np.zeros((count * TILE, axes), dtype=np.float32)
+    extended[:n] = -2.0 * leading
+    return np.ascontiguousarray(extended.reshape(count, TILE, axes).transpose(0, 2, 1))
+
+
+def _by_tile(values: np.ndarray, padding: float) -> np.ndarray:
+    """float32 (tiles, TILE) of one value per vector, padding the last tile."""
+    count = -(-len(values) // TILE)
+    out = np.full(count * TILE, padding, dtype=np.float32)
+    out[: len(values)] = values
+    return out.reshape(count, TILE)
 
 
 @contextmanager

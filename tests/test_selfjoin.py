@@ -31,6 +31,7 @@ def low_rank(n: int, dim: int, rank: int, noise: float, seed: int) -> np.ndarray
         (60, 5, 59),  # k = n - 1: every other vector
         (3 * TILE + 37, 6, 10),  # several tiles, the last one partial
         (2 * TILE, 24, 30),  # tiles and query blocks aligned
+        (3 * TILE + 5, 3, 40),  # three axes: one pass of four, the last one padding
     ],
 )
 def test_equals_brute_force_on_gaussian_data(n, dim, k):
@@ -45,6 +46,14 @@ def test_equals_brute_force_when_the_prefix_is_shorter_than_the_dimension():
     np.testing.assert_allclose(self_join(x, 25, progress=False), brute_force(x, 25), rtol=1e-12)
 
 
+def test_seeded_thresholds_hold_when_the_residual_axes_matter():
+    """Thresholds start at upper bounds taken from the two nearest tiles: the prefix bound
+    plus the most the residual axes can add. Noise in the residual axes comparable to the
+    neighbour distances must not make one fall below the true k-th distance."""
+    x = low_rank(5 * TILE, 30, 3, 0.01, seed=8)  # prefix: 3 axes; residual: 27
+    np.testing.assert_allclose(self_join(x, 60, progress=False), brute_force(x, 60), rtol=1e-12)
+
+
 def test_exact_duplicates_give_zero_distances_like_brute_force():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((700, 8)).astype(np.float32)
@@ -52,6 +61,15 @@ def test_exact_duplicates_give_zero_distances_like_brute_force():
     result = self_join(x, 6, progress=False)
     np.testing.assert_allclose(result, brute_force(x, 6), rtol=1e-12, atol=0)
     assert (result[:, 0] == 0).all()
+
+
+@pytest.mark.parametrize("copies", [5, 3 * TILE])
+def test_identical_vectors_at_the_centre(copies):
+    """Zero norms give zero margins and zero upper bounds: seeded thresholds must still let
+    the zero distances in (a set of identical vectors once raised here)."""
+    x = np.zeros((3 * TILE, 4), dtype=np.float32)
+    x[:copies] += 1.0
+    np.testing.assert_allclose(self_join(x, 7, progress=False), brute_force(x, 7), rtol=1e-12)
 
 
 def test_huge_coordinates_stay_exact():
