@@ -1,7 +1,10 @@
 """A noise-aware regression gate: compare a run with a stored baseline.
 
 - Recall is compared at fixed parameters (same dataset, adapter, build and query parameters,
-  mode, threads, order, seed): a drop beyond ``max_recall_drop`` is a regression.
+  mode, threads, order), as the mean over the builds (seeds) each side holds. A drop beyond
+  ``max_recall_drop`` is a regression; where both sides hold two builds or more, the drop must
+  also be significant (Welch's 95% interval of the difference excludes zero), since libraries
+  whose builds are not repeatable (spec ``repeatable: false``) give a spread of recalls.
 - Speed is compared at matched recall: for every point of the baseline's recall-vs-QPS frontier
   the current frontier's QPS is interpolated at that recall (log-linear, with its confidence
   bounds). A regression needs both a drop beyond ``max_qps_drop``, measured from the
@@ -168,12 +171,11 @@ def compare(
 ) -> list[Finding]:
     """Every check the gate makes, regressions and passes alike."""
     findings: list[Finding] = []
-    now = {json.dumps(p["key"], sort_keys=True): p for p in current["points"]}
-    for point in baseline["points"]:
-        key = point["key"]
-        match = now.get(json.dumps(key, sort_keys=True))
+    before, now = _builds(baseline["points"]), _builds(current["points"])
+    for identity, old in before.items():
+        key = old[0]["key"]
         where = f"{key['build_params'] or '-'} / {key['query_params'] or '-'}"
-        if match is None:
+        if identity not in now:
             findings.append(
                 Finding(
                     "missing",
@@ -184,18 +186,7 @@ def compare(
                 )
             )
             continue
-        drop = point["recall"] - match["recall"]
-        findings.append(
-            Finding(
-                "recall",
-                key["dataset"],
-                key["adapter"],
-                f"{where}: recall {point['recall']:.4f} -> {match['recall']:.4f}",
-                drop > max_recall_drop,
-                point["recall"],
-                match["recall"],
-            )
-        )
+        findings.append(_recall_of(old, now[identity], key, where, max_recall_drop))
     fronts = {(f["dataset"], f["adapter"]): f["points"] for f in current["frontiers"]}
     for frontier in baseline["frontiers"]:
         dataset, adapter = frontier["dataset"], frontier["adapter"]
@@ -211,6 +202,47 @@ def compare(
                 )
             )
     return findings
+
+
+def _builds(points: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Points grouped by configuration: every key column but the seed, which names a build."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for point in points:
+        identity = {c: v for c, v in point["key"].items() if c != "seed"}
+        groups.setdefault(json.dumps(identity, sort_keys=True), []).append(point)
+    return groups
+
+
+def _recall_of(old, new, key, where, max_recall_drop) -> Finding:
+    before = np.array([p["recall"] for p in old], dtype=np.float64)
+    after = np.array([p["recall"] for p in new], dtype=np.float64)
+    drop = before.mean() - after.mean()
+    detail = f"{where}: recall {before.mean():.4f} -> {after.mean():.4f}"
+    significant = True
+    if len(before) > 1 and len(after) > 1:
+        half = _welch_half_width(before, after)
+        significant = drop > half
+        detail += f" (means of {len(before)} and {len(after)} builds, drop {drop:+.4f} ±{half:.4f})"
+    return Finding(
+        "recall",
+        key["dataset"],
+        key["adapter"],
+        detail,
+        bool(drop > max_recall_drop and significant),
+        float(before.mean()),
+        float(after.mean()),
+    )
+
+
+def _welch_half_width(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> float:
+    """Half-width of Welch's confidence interval for the difference of two means."""
+    from scipy import stats
+
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return 0.0
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(va + vb))
 
 
 def _speed_at(point, current_front, best_now, dataset, adapter, max_recall_drop, max_qps_drop):

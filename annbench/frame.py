@@ -78,10 +78,9 @@ def load_frame(results_dir: str | os.PathLike, *, per_query: bool = False):
         for row in result_rows(read_result(path), per_query=per_query)
     ]
     frame = pd.DataFrame(rows)
-    if frame.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    leading = [c for c in COLUMNS if c in frame.columns]
-    return frame[leading + [c for c in frame.columns if c not in leading]]
+    # every column of the schema, even where no run got far enough to fill it (all failed)
+    frame = frame.reindex(columns=COLUMNS + [c for c in frame.columns if c not in COLUMNS])
+    return frame
 
 
 def _params_text(params: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 import yaml
 
@@ -208,3 +209,50 @@ def test_smoke_suite_covers_every_registered_adapter():
     experiment = smoke_experiment()
     assert sorted(a["name"] for a in experiment.adapters) == sorted(discover())
     assert all(len(v) == 1 for a in experiment.adapters for v in a["build"].values())
+
+
+def _builds_document(recalls: list[float]) -> dict:
+    """A baseline holding one configuration built once per recall given (seeds 0, 1, ...)."""
+    key = {
+        "dataset": "d",
+        "adapter": "db",
+        "build_params": "M=16",
+        "query_params": "ef=10",
+        "mode": "batch",
+        "search_threads": 1,
+        "build_threads": 1,
+        "insertion_order": "original",
+        "k": 10,
+    }
+    points = [{"key": {**key, "seed": seed}, "recall": r} for seed, r in enumerate(recalls)]
+    return {"points": points, "frontiers": []}
+
+
+def test_recall_of_unrepeatable_builds_is_compared_as_a_mean_with_its_spread():
+    """Eight builds a side, drawn with chroma's spread on the smoke data (sd ~0.006): a fresh
+    draw passes, a mean 0.03 lower fails, and a 0.012 drop within a wide spread passes."""
+    from annbench.check import compare
+
+    rng = np.random.default_rng(7)
+    draw = lambda mean, sd: list(rng.normal(mean, sd, 8))  # noqa: E731
+    baseline = _builds_document(draw(0.943, 0.006))
+    (same,) = compare(baseline, _builds_document(draw(0.943, 0.006)))
+    assert (
+        same.kind == "recall" and not same.regression and "means of 8 and 8 builds" in same.detail
+    )
+    (worse,) = compare(baseline, _builds_document(draw(0.913, 0.006)))
+    assert worse.regression and worse.baseline - worse.current > 0.02
+    wide = _builds_document([0.90, 0.99] * 4)
+    (noisy,) = compare(wide, _builds_document([0.888, 0.978] * 4))
+    assert noisy.baseline - noisy.current == pytest.approx(0.012) and not noisy.regression
+
+
+def test_recall_of_a_single_build_is_compared_strictly():
+    from annbench.check import compare
+
+    (drop,) = compare(_builds_document([0.942]), _builds_document([0.926]))
+    assert drop.regression and "builds" not in drop.detail
+    (held,) = compare(_builds_document([0.942]), _builds_document([0.935]))
+    assert not held.regression
+    (same,) = compare(_builds_document([0.94, 0.94]), _builds_document([0.92, 0.92]))
+    assert same.regression  # no spread on either side: every build agrees, so the drop is real

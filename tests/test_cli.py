@@ -212,3 +212,13 @@ def test_discovering_adapters_imports_no_library():
     names, imported = json.loads(out.stdout)
     assert {"faiss-flat", "faiss-ivf", "faiss-hnsw", "hnswlib", "sklearn", "pgvector"} <= set(names)
     assert imported == []
+
+
+def test_spec_file_with_a_flag_that_is_not_true_or_false(tmp_path, cli, monkeypatch):
+    folder = tmp_path / "algorithms" / "odd"
+    folder.mkdir(parents=True)
+    (folder / "spec.yml").write_text(
+        "name: odd\nmodule: adapter.py\nclass: Odd\nmetrics: [euclidean]\nrepeatable: sometimes\n"
+    )
+    monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(tmp_path / "algorithms"))
+    assert_one_line_error(cli("adapters", "list"), "spec.yml", "'repeatable'", "true or false")

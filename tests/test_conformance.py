@@ -3,6 +3,7 @@ is discovered and runs; `annbench adapters new` writes an adapter that conforms.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -87,10 +88,20 @@ def test_pgvector_runs_against_a_server_the_test_starts(
     assert address.startswith("127.0.0.1") and version is not None
 
 
-@pytest.mark.parametrize("name,fragment", [("liar", "outside"), ("crashy", "exploded")])
+@pytest.mark.parametrize(
+    "name,fragment",
+    [("liar", "outside"), ("crashy", "exploded"), ("fickle", "answer differently")],
+)
 def test_misbehaving_adapters_fail_conformance(name, fragment):
     problems = conformance_problems(discover([TEST_ALGORITHMS])[name])
     assert problems and all(fragment in problem for problem in problems)
+
+
+def test_an_unrepeatable_build_conforms_once_its_spec_says_so():
+    """The check on repeatability is what failed `fickle`: declared, the same adapter passes."""
+    spec = discover([TEST_ALGORITHMS])["fickle"]
+    assert spec.repeatable
+    assert conformance_problems(dataclasses.replace(spec, repeatable=False)) == []
 
 
 def test_new_adapter_from_the_template_conforms_and_runs(tmp_path, cli, make_dataset, monkeypatch):

@@ -139,3 +139,16 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_jobs(
     after = _result_mtimes(results)
     assert len(after) == 5
     assert all(after[name] == mtime for name, mtime in finished.items())
+
+
+def test_a_sweep_whose_every_run_fails_reports_them_without_a_traceback(
+    tmp_path, make_dataset, test_adapters, cli
+):
+    spec = tmp_path / "spec.yml"
+    spec.write_text(yaml.safe_dump({"datasets": [str(make_dataset())], "adapters": ["crashy"]}))
+    results = tmp_path / "results"
+    status, out, err = cli("--results-dir", results, "run", spec, "--executor", "inline")
+    assert status == 0 and "Traceback" not in err, err
+    assert "index construction exploded" in out and "1 of 1 jobs failed" in err
+    status, out, err = cli("--results-dir", results, "results", "--format", "json")
+    assert status == 0 and '"status":"failed"' in out.replace(" ", ""), out + err

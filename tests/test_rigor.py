@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import h5py
@@ -14,6 +15,8 @@ from annbench.metrics import latency_summary, recall_distribution, timing_summar
 from annbench.plan import expand, parse_experiment
 from annbench.results import read_result
 from annbench.runner import run_sweep
+
+from .conftest import TEST_ALGORITHMS
 
 
 def test_timing_summary_on_a_known_sample():
@@ -162,3 +165,41 @@ def test_result_of_schema_one_still_loads(tmp_path, make_dataset):
             del group.attrs["mode"], group.attrs["search_threads"]
     frame = load_frame(tmp_path / "results")
     assert frame["mode"].tolist() == ["batch"] and frame["recall"].tolist() == [1.0]
+
+
+def test_an_adapter_entry_may_name_its_own_seeds(tmp_path, make_dataset):
+    path = make_dataset()
+    entries = ["faiss-flat", {"name": "hnswlib", "seeds": [3, 4, 5]}]
+    experiment = parse_experiment({"datasets": [str(path)], "adapters": entries, "seeds": [1]})
+    jobs = expand(experiment, tmp_path)
+    assert sorted((job.adapter, job.seed) for job in jobs) == [
+        ("faiss-flat", 1),
+        ("hnswlib", 3),
+        ("hnswlib", 4),
+        ("hnswlib", 5),
+    ]
+    assert len({job.run_id for job in jobs}) == 4
+
+
+@pytest.mark.parametrize("seeds", [[], [-1], ["zero"], [1.5], [True]])
+@pytest.mark.parametrize("level", ["experiment", "adapter"])
+def test_bad_seeds_are_refused(seeds, level):
+    from annbench.errors import UserError
+
+    raw = {"datasets": ["x"], "adapters": [{"name": "hnswlib", "seeds": seeds}]}
+    if level == "experiment":
+        raw = {"datasets": ["x"], "adapters": ["hnswlib"], "seeds": seeds}
+    with pytest.raises(UserError, match="'seeds' takes non-negative integers"):
+        parse_experiment(raw)
+
+
+def test_smoke_suite_builds_unrepeatable_adapters_several_times():
+    from annbench.adapters.registry import discover
+    from annbench.plan import UNREPEATABLE_BUILDS, smoke_experiment
+
+    registry = discover([TEST_ALGORITHMS])
+    fickle = dataclasses.replace(registry["fickle"], repeatable=False)
+    experiment = smoke_experiment({"recorder": registry["recorder"], "fickle": fickle})
+    seeds = {entry["name"]: entry.get("seeds", experiment.seeds) for entry in experiment.adapters}
+    assert seeds == {"fickle": list(range(UNREPEATABLE_BUILDS)), "recorder": [0]}
+    assert {spec.name for spec in discover().values() if not spec.repeatable} >= {"chroma"}

@@ -35,6 +35,7 @@ class ChromaAdapter(Adapter):
             "max_neighbors": int(self.build_params.get("max_neighbors", 16)),
             "ef_construction": int(self.build_params.get("ef_construction", 100)),
             "ef_search": self.ef_search,
+            "num_threads": self.build_threads or os.cpu_count(),
         }
         self.collection = self.client.create_collection(
             COLLECTION, configuration={"hnsw": hnsw}, embedding_function=None

@@ -5,7 +5,9 @@ Checks, for each metric the spec lists: answers of shape (nq, k) with ids in ran
 repeated; returned distances ascending (smaller is closer); for an exact adapter, neighbours
 nearest-first by true distance and recall 1.0; the
 original ids returned when the base arrives in a shuffled insertion order; the query
-parameters changing the answers; and a clear error for a metric the adapter does not support.
+parameters changing the answers; a second build with the same seed on one thread giving the
+same answers, unless the spec says ``repeatable: false``; and a clear error for a metric the
+adapter does not support.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
         adapter.close()
         return found
 
-    for metric in spec.metrics:
+    for number, metric in enumerate(spec.metrics):
         base, queries = raw_base, raw_queries
         if metric == "angular":
             base, queries = normalized(base), normalized(queries)
@@ -60,6 +62,7 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
         try:
             found = answers(metric, base, queries, np.arange(N_BASE))
             shuffled = answers(metric, base, queries, rng.permutation(N_BASE))
+            again = answers(metric, base, queries, np.arange(N_BASE)) if number == 0 else found
         except Exception as exc:  # every failure is a finding, whatever its type
             problems.append(f"{where}: {type(exc).__name__}: {exc}")
             continue
@@ -69,6 +72,11 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
             slack = 1e-4 * np.abs(true[:, 1:]) + 1e-6
             if np.any(np.diff(true, axis=1) < -slack):
                 problems.append(f"{where} {params}: neighbours are not returned nearest-first")
+        if spec.repeatable and not all(map(np.array_equal, found, again)):
+            problems.append(
+                f"{where}: two builds with seed {seed} on one thread answer differently; seed "
+                "every random choice of the build, or declare 'repeatable: false' in its spec"
+            )
         recall = [recall_at_k(ids, truth, K).mean() for ids in found]
         recall_shuffled = [recall_at_k(ids, truth, K).mean() for ids in shuffled]
         if spec.exact and min(recall + recall_shuffled) < 1.0:

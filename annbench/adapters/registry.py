@@ -29,6 +29,7 @@ SPEC_KEYS = {
     "library",
     "metrics",
     "exact",
+    "repeatable",
     "build",
     "query",
 }
@@ -47,6 +48,9 @@ class AdapterSpec:
     class_name: str
     metrics: tuple[str, ...]
     exact: bool = False
+    # False: two single-threaded builds with the same seed can still differ (the library makes
+    # choices no seed reaches), so one build's recall is a sample, not the configuration's value
+    repeatable: bool = True
     library: str | None = None
     description: str = ""
     build_grid: dict[str, list[Any]] = field(default_factory=dict)
@@ -148,12 +152,20 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         module=str(raw["module"]),
         class_name=str(raw["class"]),
         metrics=tuple(raw["metrics"]),
-        exact=bool(raw.get("exact", False)),
+        exact=_flag(raw, "exact", False, spec_file),
+        repeatable=_flag(raw, "repeatable", True, spec_file),
         library=raw.get("library"),
         description=str(raw.get("description", "")),
         build_grid=_grid(raw.get("build"), spec_file, "build"),
         query_grid=_grid(raw.get("query"), spec_file, "query"),
     )
+
+
+def _flag(raw: dict, key: str, default: bool, where: Path) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise UserError(f"{where}: '{key}' must be true or false, got {value!r}")
+    return value
 
 
 def _grid(raw: Any, where: Path, section: str) -> dict[str, list[Any]]:

@@ -29,6 +29,7 @@ def adapters_list(as_json: bool) -> None:
             "version": s.library_version(),
             "metrics": list(s.metrics),
             "exact": s.exact,
+            "repeatable": s.repeatable,
             "build": s.build_grid,
             "query": s.query_grid,
             "folder": str(s.folder),

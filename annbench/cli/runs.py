@@ -143,7 +143,7 @@ def _warn_about(frame, n_jobs: int) -> None:
             "of `annbench results`",
             err=True,
         )
-    unstable = int(frame["unstable"].fillna(False).astype(bool).sum())
+    unstable = int(frame["unstable"].eq(True).sum())
     if unstable:
         click.echo(
             f"{unstable} points vary by more than 10% between repeats (marked !); raise "
