@@ -79,8 +79,7 @@ def load_frame(results_dir: str | os.PathLike, *, per_query: bool = False):
     ]
     frame = pd.DataFrame(rows)
     # every column of the schema, even where no run got far enough to fill it (all failed)
-    frame = frame.reindex(columns=COLUMNS + [c for c in frame.columns if c not in COLUMNS])
-    return frame
+    return frame.reindex(columns=COLUMNS + [c for c in frame.columns if c not in COLUMNS])
 
 
 def _params_text(params: dict[str, Any]) -> str:
