@@ -28,6 +28,7 @@ import numpy as np
 
 from annbench.analysis import pareto_front
 from annbench.errors import UserError
+from annbench.errors.files import read_text, write_text
 
 FORMAT = "annbench-baseline"
 VERSION = 1
@@ -110,21 +111,16 @@ def summarise(frame, environment: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_baseline(document: dict[str, Any], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    return write_text(path, json.dumps(document, indent=1, sort_keys=True))
 
 
 def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"baseline {path} does not exist; make one with `annbench baseline save`")
     try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        document = json.loads(read_text(path, "baseline"))
+    except json.JSONDecodeError as exc:
         raise UserError(f"baseline {path} is not valid JSON ({exc}); save it again") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise UserError(f"{path} is not an annbench baseline (no format: {FORMAT!r})")
@@ -136,7 +132,52 @@ def load_baseline(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("points", "frontiers"):
         if not isinstance(document.get(key), list):
             raise UserError(f"baseline {path} lacks its '{key}' list; save it again")
+    _check_document(document, path)
     return document
+
+
+def _check_document(document: dict[str, Any], path) -> None:
+    """Every value the comparison reads, with the right type and range, or one line naming
+    the first that is not."""
+
+    def fail(where: str, problem: str) -> None:
+        raise UserError(f"baseline {path}: {where} {problem}; save the baseline again")
+
+    def number(value: Any, where: str, *, optional: bool, low: float = 0.0, high=None) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(where, f"is {value!r}, not a number")
+        if not np.isfinite(value) or value < low or (high is not None and value > high):
+            fail(where, f"is {value!r}, outside [{low:g}, {high if high is not None else 'inf'}]")
+
+    for i, point in enumerate(document["points"]):
+        where = f"points[{i}]"
+        if not isinstance(point, dict) or not isinstance(point.get("key"), dict):
+            fail(where, "is not a mapping with a 'key' mapping")
+        missing = [c for c in KEY_COLUMNS if c not in point["key"]]
+        if missing:
+            fail(f"{where}.key", f"lacks {', '.join(missing)}")
+        for c in ("dataset", "adapter"):
+            if not isinstance(point["key"][c], str):
+                fail(f"{where}.key.{c}", f"is {point['key'][c]!r}, not text")
+        number(point.get("recall"), f"{where}.recall", optional=False, high=1.0)
+        for c in POINT_COLUMNS[1:]:
+            number(point.get(c), f"{where}.{c}", optional=True)
+    for i, frontier in enumerate(document["frontiers"]):
+        where = f"frontiers[{i}]"
+        if not isinstance(frontier, dict) or not isinstance(frontier.get("points"), list):
+            fail(where, "is not a mapping with a 'points' list")
+        for c in ("dataset", "adapter"):
+            if not isinstance(frontier.get(c), str):
+                fail(f"{where}.{c}", f"is {frontier.get(c)!r}, not text")
+        for j, point in enumerate(frontier["points"]):
+            if not isinstance(point, dict):
+                fail(f"{where}.points[{j}]", "is not a mapping")
+            number(point.get("recall"), f"{where}.points[{j}].recall", optional=False, high=1.0)
+            number(point.get("qps"), f"{where}.points[{j}].qps", optional=False)
+            for c in FRONTIER_COLUMNS[2:]:
+                number(point.get(c), f"{where}.points[{j}].{c}", optional=True)
 
 
 def _interpolate(front: list[dict[str, Any]], recall: float) -> dict[str, float] | None:
@@ -169,22 +210,27 @@ def compare(
     *,
     max_recall_drop: float = 0.01,
     max_qps_drop: float = 0.10,
+    allow_missing: frozenset[str] | set[str] = frozenset(),
 ) -> list[Finding]:
-    """Every check the gate makes, regressions and passes alike."""
+    """Every check the gate makes, regressions and passes alike.
+
+    A baseline point or frontier with no counterpart in the current results is a failed
+    check (a library that no longer installs must not pass the gate by its absence), unless
+    its adapter is in ``allow_missing``: then it is a skipped check."""
     findings: list[Finding] = []
     before, now = _builds(baseline["points"]), _builds(current["points"])
+
+    def missing(dataset: str, adapter: str, detail: str) -> Finding:
+        allowed = adapter in allow_missing
+        suffix = " (allowed by --allow-missing)" if allowed else ""
+        return Finding("missing", dataset, adapter, detail + suffix, not allowed)
+
     for identity, old in before.items():
         key = old[0]["key"]
         where = f"{key['build_params'] or '-'} / {key['query_params'] or '-'}"
         if identity not in now:
             findings.append(
-                Finding(
-                    "missing",
-                    key["dataset"],
-                    key["adapter"],
-                    f"{where}: not in the current results",
-                    False,
-                )
+                missing(key["dataset"], key["adapter"], f"{where}: not in the current results")
             )
             continue
         findings.append(_recall_of(old, now[identity], key, where, max_recall_drop))
@@ -193,7 +239,7 @@ def compare(
         dataset, adapter = frontier["dataset"], frontier["adapter"]
         current_front = fronts.get((dataset, adapter))
         if not current_front:
-            findings.append(Finding("missing", dataset, adapter, "no current results", False))
+            findings.append(missing(dataset, adapter, "frontier: no current results"))
             continue
         best_now = max(p["recall"] for p in current_front)
         for point in frontier["points"]:
@@ -263,7 +309,10 @@ def _speed_at(point, current_front, best_now, dataset, adapter, max_recall_drop,
     # only ever slows a pass down, so it has to be beaten by the whole spread of both runs
     before, now = _or_nan(point.get("qps_min", point["qps"])), here["qps_max"]
     drop = 1 - now / before
-    apart = _or_nan(here["qps_ci_high"]) < _or_nan(point["qps_ci_low"])
+    low, high = _or_nan(point.get("qps_ci_low")), _or_nan(here["qps_ci_high"])
+    # intervals exist only where enough passes stand behind them; without, the slowest-to-
+    # fastest drop above is the whole test
+    apart = high < low if np.isfinite(low) and np.isfinite(high) else drop > 0
     return Finding(
         "qps",
         dataset,
@@ -291,18 +340,33 @@ def environment_differences(baseline: dict[str, Any], current: dict[str, Any]) -
     return lines
 
 
+def tally(findings: list[Finding]) -> dict[str, int]:
+    """The counts every output of the gate reports, from one place so they always agree."""
+    return {
+        "checks": len(findings),
+        "regressions": sum(f.regression for f in findings),
+        "missing": sum(f.kind == "missing" and f.regression for f in findings),
+        "skipped": sum(f.kind == "missing" and not f.regression for f in findings),
+        "recall": sum(f.kind == "recall" for f in findings),
+        "speed": sum(f.kind in ("qps", "reach") for f in findings),
+    }
+
+
+def summary_line(findings: list[Finding]) -> str:
+    counts = tally(findings)
+    return (
+        f"{counts['checks']} checks ({counts['recall']} recall at fixed parameters, "
+        f"{counts['speed']} speed at matched recall, {counts['missing'] + counts['skipped']} "
+        f"baseline entries missing now): {counts['regressions']} regressions "
+        f"({counts['missing']} of them missing results), {counts['skipped']} skipped"
+    )
+
+
 def markdown(findings: list[Finding], warnings: list[str]) -> str:
     """A Markdown summary (for a CI step summary): regressions first, then a count."""
     regressions = [f for f in findings if f.regression]
     verdict = f"**{len(regressions)} regression(s)**" if regressions else "**no regressions**"
-    lines = [
-        f"## annbench check: {verdict}",
-        "",
-        f"{len(findings)} checks: {sum(f.kind == 'recall' for f in findings)} recall at fixed "
-        f"parameters, {sum(f.kind in ('qps', 'reach') for f in findings)} speed at matched "
-        "recall.",
-        "",
-    ]
+    lines = [f"## annbench check: {verdict}", "", summary_line(findings) + ".", ""]
     shown = regressions or [f for f in findings if f.kind != "missing"][:20]
     lines += ["| result | check | dataset | adapter | detail |", "|---|---|---|---|---|"]
     for f in shown:
@@ -316,15 +380,17 @@ def markdown(findings: list[Finding], warnings: list[str]) -> str:
 
 
 def junit(findings: list[Finding]) -> str:
-    """JUnit XML: one test case per check, a failure element per regression."""
+    """JUnit XML: one test case per check, a failure element per regression, a skipped element
+    per allowed absence."""
     import xml.etree.ElementTree as ET
 
+    counts = tally(findings)
     suite = ET.Element(
         "testsuite",
         name="annbench.check",
-        tests=str(len(findings)),
-        failures=str(sum(f.regression for f in findings)),
-        skipped=str(sum(f.kind == "missing" for f in findings)),
+        tests=str(counts["checks"]),
+        failures=str(counts["regressions"]),
+        skipped=str(counts["skipped"]),
     )
     for f in findings:
         case = ET.SubElement(

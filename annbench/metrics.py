@@ -69,6 +69,11 @@ def queries_per_second(n_queries: int, seconds: float) -> float:
 
 
 CV_THRESHOLD = 0.10
+# a 95% interval is given only where this many passes stand behind it; with fewer, the
+# Student-t factor (12.7 at two passes, 4.3 at three) makes the interval meaningless
+MIN_PASSES_FOR_INTERVAL = 5
+# an interval whose upper QPS bound exceeds the median this many times says nothing
+MAX_INTERVAL_RATIO = 10.0
 LATENCY_PERCENTILES = {"p50": 50, "p95": 95, "p99": 99, "p999": 99.9}
 
 
@@ -77,25 +82,27 @@ def timing_summary(times_ns, n_queries: int, level: float = 0.95) -> dict[str, f
 
     qps: from the median pass; qps_min / qps_max: slowest / fastest pass; qps_iqr: interquartile
     range of per-pass QPS; qps_ci_low / qps_ci_high: the Student-t interval of the mean pass
-    time, turned into QPS (so it never goes negative; inf when the interval reaches 0 s);
-    cv: coefficient of variation of the pass times; unstable: cv above ``CV_THRESHOLD``.
+    time, turned into QPS, given only from ``MIN_PASSES_FOR_INTERVAL`` passes on and only
+    where it is finite and within ``MAX_INTERVAL_RATIO`` of the median (NaN otherwise: show
+    min-max instead); cv: coefficient of variation of the pass times; unstable: cv above
+    ``CV_THRESHOLD``.
     """
     from scipy import stats
 
     seconds = np.asarray(times_ns, dtype=np.float64) / 1e9
     per_pass = n_queries / seconds
     mean = seconds.mean()
-    if len(seconds) > 1:
-        cv = float(seconds.std(ddof=1) / mean)
+    cv = float(seconds.std(ddof=1) / mean) if len(seconds) > 1 else 0.0
+    qps = queries_per_second(n_queries, float(np.median(seconds)))
+    ci_low = ci_high = float("nan")
+    if len(seconds) >= MIN_PASSES_FOR_INTERVAL:
         half = stats.t.ppf(0.5 + level / 2, len(seconds) - 1) * seconds.std(ddof=1)
         half /= np.sqrt(len(seconds))
-        ci_low = n_queries / (mean + half)
-        ci_high = n_queries / (mean - half) if mean > half else float("inf")
-    else:
-        cv, ci_low, ci_high = 0.0, float("nan"), float("nan")
+        if mean > half and n_queries / (mean - half) <= MAX_INTERVAL_RATIO * qps:
+            ci_low, ci_high = n_queries / (mean + half), n_queries / (mean - half)
     q1, q3 = np.percentile(per_pass, [25, 75])
     return {
-        "qps": queries_per_second(n_queries, float(np.median(seconds))),
+        "qps": qps,
         "qps_min": float(per_pass.min()),
         "qps_max": float(per_pass.max()),
         "qps_iqr": float(q3 - q1),

@@ -29,13 +29,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from annbench.adapters.params import checked_grid
 from annbench.errors import UserError, refuse_unknown_keys
-from annbench.orders import NEEDS_LABELS, NEEDS_LID, check_order
+from annbench.errors.files import read_yaml
+from annbench.errors.names import check_name
+from annbench.orders import NEEDS_LABELS, NEEDS_LID, ORDERS
 
 EXPERIMENT_KEYS = {
     "datasets",
@@ -157,21 +162,19 @@ def profile_path(name: str) -> Path:
     return Path(__file__).parent / "profiles" / f"{name}.yml"
 
 
-def read_experiment(path: str | os.PathLike) -> Experiment:
+Warn = Callable[[str], None]
+
+
+def read_experiment(path: str | os.PathLike, warn: Warn | None = None) -> Experiment:
     """Parse and check an experiment spec file."""
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"experiment spec {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_experiment(raw, where=str(path))
+    raw = read_yaml(path, "experiment spec")
+    return parse_experiment(raw, where=str(path), warn=warn)
 
 
-def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
+def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = None) -> Experiment:
+    """Check every value of a spec (types, ranges, non-empty lists); duplicates in a list are
+    dropped with a warning. Adapter parameters are checked by ``expand``, against the types
+    and ranges each adapter's spec file declares."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with keys {sorted(EXPERIMENT_KEYS)}")
     refuse_unknown_keys(raw, EXPERIMENT_KEYS, where)
@@ -179,70 +182,122 @@ def parse_experiment(raw: Any, where: str = "experiment") -> Experiment:
         if not raw.get(key):
             raise UserError(f"{where}: '{key}' must list at least one entry")
     merged = {**DEFAULTS, **raw}
-    datasets = merged["datasets"]
-    datasets = [datasets] if isinstance(datasets, str) else list(datasets)
-    seeds = _seeds(merged["seeds"], where)
-    orders = [str(order) for order in _as_list(merged["orders"])]
-    for order in orders:
-        check_order(order)
-    modes = [str(mode) for mode in _as_list(merged["modes"])]
-    for mode in modes:
-        if mode not in MODES:
-            raise UserError(f"{where}: unknown mode {mode!r}; modes are {', '.join(MODES)}")
-    build_threads = _thread_counts(merged["build_threads"], "build_threads", where)
-    search_threads = _thread_counts(merged["search_threads"], "search_threads", where)
-    for key in ("k", "repeats"):
-        if not isinstance(merged[key], int) or merged[key] < 1:
-            raise UserError(f"{where}: '{key}' must be a positive integer, got {merged[key]!r}")
-    adapters = [_adapter_entry(entry, where) for entry in merged["adapters"]]
+    datasets = parse_datasets(merged["datasets"], where, warn)
+    modes = _listed(merged["modes"], "modes", where, warn, _choice(MODES, "mode"))
+    orders = _listed(merged["orders"], "orders", where, warn, _choice(ORDERS, "order"))
     return Experiment(
-        datasets=[str(d) for d in datasets],
-        adapters=adapters,
-        k=merged["k"],
-        repeats=merged["repeats"],
-        warmup=int(merged["warmup"]),
-        timeout=float(merged["timeout"]),
-        seeds=seeds,
+        datasets=datasets,
+        adapters=[_adapter_entry(entry, where, warn) for entry in _as_list(merged["adapters"])],
+        k=_integer(merged["k"], "k", where, minimum=1),
+        repeats=_integer(merged["repeats"], "repeats", where, minimum=1),
+        warmup=_integer(merged["warmup"], "warmup", where, minimum=0),
+        timeout=_timeout(merged["timeout"], where),
+        seeds=_seeds(merged["seeds"], where, warn),
         orders=orders,
-        build_threads=build_threads,
-        search_threads=search_threads,
+        build_threads=_thread_counts(merged["build_threads"], "build_threads", where, warn),
+        search_threads=_thread_counts(merged["search_threads"], "search_threads", where, warn),
         modes=modes,
     )
+
+
+def parse_datasets(value: Any, where: str, warn: Warn | None = None) -> list[str]:
+    """Dataset entries: names (checked as names) or paths to files; duplicates dropped."""
+    return _listed(value, "datasets", where, warn, _dataset_entry)
 
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _seeds(value: Any, where: str) -> list[int]:
-    seeds = _as_list(value)
-    if not seeds or not all(type(seed) is int and seed >= 0 for seed in seeds):  # bool is no seed
-        raise UserError(f"{where}: 'seeds' takes non-negative integers, got {value!r}")
-    return seeds
+def _listed(value: Any, key: str, where: str, warn: Warn | None, check) -> list[Any]:
+    """A spec list: at least one entry, each checked, duplicates dropped with a warning."""
+    values = _as_list(value)
+    if not values:
+        raise UserError(f"{where}: '{key}' must list at least one entry")
+    kept: list[Any] = []
+    for item in values:
+        item = check(item, f"{where}: '{key}'")
+        if item in kept:
+            if warn:
+                warn(f"{where}: '{key}' lists {item!r} twice; running it once")
+            continue
+        kept.append(item)
+    return kept
 
 
-def _thread_counts(value: Any, key: str, where: str) -> list[int | None]:
-    counts = _as_list(value)
-    for count in counts:
-        if count is not None and (not isinstance(count, int) or count < 1):
-            raise UserError(f"{where}: '{key}' takes positive integers or null, got {count!r}")
-    return counts
+def _dataset_entry(value: Any, where: str) -> str:
+    """A dataset name (checked as a name) or a path to a file (.hdf5 / .h5, or holding '/')."""
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{where} takes dataset names or paths, got {value!r}")
+    if os.sep in value or value.endswith((".hdf5", ".h5")):
+        return value
+    return check_name(value, f"{where}: dataset name")
 
 
-def _adapter_entry(entry: Any, where: str) -> dict[str, Any]:
+def _choice(options: tuple[str, ...], what: str):
+    def check(value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise UserError(f"{where}: unknown {what} {value!r}; choose from {', '.join(options)}")
+        return value
+
+    return check
+
+
+def _integer(value: Any, key: str, where: str, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:  # bool is no count
+        raise UserError(f"{where}: '{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _timeout(value: Any, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise UserError(f"{where}: 'timeout' must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def check_timeout(value: float, where: str = "--timeout") -> float:
+    """The one timeout rule, for the command line too."""
+    return _timeout(value, where)
+
+
+def _seeds(value: Any, where: str, warn: Warn | None = None) -> list[int]:
+    def seed(item: Any, place: str) -> int:
+        if type(item) is not int or item < 0:  # bool is no seed
+            raise UserError(f"{place} takes non-negative integers, got {item!r}")
+        return item
+
+    return _listed(value, "seeds", where, warn, seed)
+
+
+def _thread_counts(value: Any, key: str, where: str, warn: Warn | None) -> list[int | None]:
+    def count(item: Any, place: str) -> int | None:
+        if item is not None and (type(item) is not int or item < 1):
+            raise UserError(f"{place} takes positive integers or null, got {item!r}")
+        return item
+
+    return _listed(value, key, where, warn, count)
+
+
+def _adapter_entry(entry: Any, where: str, warn: Warn | None = None) -> dict[str, Any]:
     if isinstance(entry, str):
         return {"name": entry, "build": {}, "query": {}}
-    if not isinstance(entry, dict) or "name" not in entry:
-        raise UserError(f"{where}: each adapter is a name or a mapping with 'name'")
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise UserError(f"{where}: each adapter is a name or a mapping with a 'name'")
     place = f"{where}: adapter {entry['name']!r}"
     refuse_unknown_keys(entry, ADAPTER_KEYS, place)
-    chosen = {
-        "name": entry["name"],
-        "build": entry.get("build") or {},
-        "query": entry.get("query") or {},
-    }
+    chosen = {"name": entry["name"]}
+    for section in ("build", "query"):
+        grid = entry.get(section) or {}
+        if not isinstance(grid, dict):
+            raise UserError(f"{place}: '{section}' must map parameter names to values")
+        chosen[section] = grid
     if "seeds" in entry:
-        chosen["seeds"] = _seeds(entry["seeds"], place)
+        chosen["seeds"] = _seeds(entry["seeds"], place, warn)
     return chosen
 
 
@@ -252,23 +307,37 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
-def _override(spec_grid: dict, overrides: dict, adapter: str, section: str) -> dict:
+def _override(spec, overrides: dict, section: str, warn: Warn | None) -> dict:
+    """The spec's grid with the experiment's values in place of its defaults, every value
+    checked against the parameter's rule."""
+    spec_grid = spec.build_grid if section == "build" else spec.query_grid
     unknown = sorted(set(overrides) - set(spec_grid))
     if unknown:
         raise UserError(
-            f"adapter {adapter!r} has no {section} parameter {', '.join(map(repr, unknown))}; "
-            f"its {section} parameters: {', '.join(spec_grid) or 'none'}"
+            f"adapter {spec.name!r} has no {section} parameter "
+            f"{', '.join(map(repr, map(str, unknown)))}; its {section} parameters: "
+            f"{', '.join(spec_grid) or 'none'}"
         )
-    return {k: (v if isinstance(v, list) else [v]) for k, v in {**spec_grid, **overrides}.items()}
+    grid = {}
+    for key, values in {**spec_grid, **overrides}.items():
+        where = f"adapter {spec.name!r}: {section} parameter {key!r}"
+        grid[key] = checked_grid(values, spec.rule(key, section), where, warn)
+    return grid
 
 
 def expand(
-    experiment: Experiment, data_dir: str | os.PathLike, *, progress: bool | None = None
+    experiment: Experiment,
+    data_dir: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    warn: Warn | None = None,
 ) -> list[Job]:
-    """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed)."""
+    """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed).
+
+    Every adapter and parameter value is checked before any dataset is made or read; a job
+    listed twice (the same run id) runs once."""
     from annbench.adapters.registry import discover
     from annbench.datasets.catalog import resolve_dataset
-    from annbench.datasets.store import dataset_hash
 
     registry = discover()
     chosen = []
@@ -277,15 +346,17 @@ def expand(
             known = ", ".join(sorted(registry))
             raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
         spec = registry[entry["name"]]
-        build = _override(spec.build_grid, entry["build"], spec.name, "build")
-        query = _override(spec.query_grid, entry["query"], spec.name, "query")
+        build = _override(spec, entry["build"], "build", warn)
+        query = _override(spec, entry["query"], "query", warn)
         chosen.append((spec, build, query, entry.get("seeds", experiment.seeds)))
 
-    jobs = []
+    jobs: dict[str, Job] = {}
+    names: dict[str, str] = {}
     for name in experiment.datasets:
         path = resolve_dataset(name, data_dir, progress=progress)
-        info = _checked_info(path, name, experiment, progress)
-        digest = dataset_hash(path)
+        info = _checked_info(path, name, experiment, data_dir, progress)
+        digest = digest_of(path)
+        _check_unique(info["name"], path, digest, names, data_dir)
         for spec, build, query, seeds in chosen:
             if info["metric"] not in spec.metrics:
                 raise UserError(
@@ -295,34 +366,65 @@ def expand(
             for build_point, threads, order, seed in itertools.product(
                 grid_points(build), experiment.build_threads, experiment.orders, seeds
             ):
-                jobs.append(
-                    Job(
-                        dataset=info["name"],
-                        dataset_path=str(Path(path).resolve()),
-                        dataset_hash=digest,
-                        metric=info["metric"],
-                        adapter=spec.name,
-                        adapter_module=str(spec.module_path),
-                        adapter_class=spec.class_name,
-                        adapter_version=spec.library_version(),
-                        build_params=build_point,
-                        query_params=grid_points(query),
-                        k=experiment.k,
-                        seed=seed,
-                        insertion_order=order,
-                        repeats=experiment.repeats,
-                        warmup=experiment.warmup,
-                        timeout_s=experiment.timeout,
-                        build_threads=threads,
-                        search_threads=experiment.search_threads,
-                        modes=experiment.modes,
-                        exact=spec.exact,
-                    )
+                job = Job(
+                    dataset=info["name"],
+                    dataset_path=str(Path(path).resolve()),
+                    dataset_hash=digest,
+                    metric=info["metric"],
+                    adapter=spec.name,
+                    adapter_module=str(spec.module_path),
+                    adapter_class=spec.class_name,
+                    adapter_version=spec.library_version(),
+                    build_params=build_point,
+                    query_params=grid_points(query),
+                    k=experiment.k,
+                    seed=seed,
+                    insertion_order=order,
+                    repeats=experiment.repeats,
+                    warmup=experiment.warmup,
+                    timeout_s=experiment.timeout,
+                    build_threads=threads,
+                    search_threads=experiment.search_threads,
+                    modes=experiment.modes,
+                    exact=spec.exact,
                 )
-    return jobs
+                jobs.setdefault(job.run_id, job)
+    return list(jobs.values())
 
 
-def _checked_info(path: Path, name: str, experiment: Experiment, progress) -> dict[str, Any]:
+def digest_of(path: str | os.PathLike) -> str:
+    from annbench.datasets.store import dataset_hash
+
+    return dataset_hash(path)
+
+
+def _check_unique(
+    name: str, path: Path, digest: str, seen: dict[str, str], data_dir: str | os.PathLike
+) -> None:
+    """Refuse a dataset name that is not a valid name or that other content holds: results are
+    filed under the name, so one name must mean one dataset."""
+    from annbench.datasets.catalog import dataset_path
+
+    check_name(
+        name, f"dataset {path}: its name (the file name without suffix)", "rename the file to"
+    )
+    if seen.setdefault(name, digest) != digest:
+        raise UserError(
+            f"two datasets of the experiment are named {name!r} but differ in content; "
+            "rename one of the files"
+        )
+    namesake = dataset_path(name, data_dir)
+    other = namesake.exists() and namesake.resolve() != Path(path).resolve()
+    if other and digest_of(namesake) != digest:
+        raise UserError(
+            f"dataset {path} is named {name!r}, like {namesake}, which holds other "
+            "content; rename the file so their results do not mix"
+        )
+
+
+def _checked_info(
+    path: Path, name: str, experiment: Experiment, data_dir: str | os.PathLike, progress
+) -> dict[str, Any]:
     """The dataset's info after checking k and the orders' needs (computing LID if needed)."""
     from annbench.datasets.annotate import ensure_intrinsic
     from annbench.datasets.store import dataset_info
@@ -340,6 +442,13 @@ def _checked_info(path: Path, name: str, experiment: Experiment, progress) -> di
             "none; drop those orders or use a dataset with labels (e.g. blobs)"
         )
     if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
+        from annbench.datasets.catalog import in_data_dir
+
+        if not in_data_dir(path, data_dir):
+            raise UserError(
+                f"insertion orders by LID need the LID stored in {path}, which lies outside "
+                f"the data folder {data_dir}; annbench writes only there: copy the file in"
+            )
         ensure_intrinsic(path, progress=progress)
         info = dataset_info(path)
     return info

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from annbench.analysis import order_effect, pareto_front
+from annbench.errors.files import atomic_path, ensure_folder
+from annbench.errors.names import file_stem
 
 
 def _pyplot():
@@ -30,13 +32,16 @@ def _finish(fig, ax, stem, *, xlabel: str, ylabel: str, title: str, logy: bool) 
 
 def _save(fig, stem: Path) -> list[Path]:
     """Write ``fig`` as STEM.png and STEM.svg and close it."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(stem.parent)
     written = []
-    for suffix in ("png", "svg"):
-        path = stem.with_name(f"{stem.name}.{suffix}")
-        fig.savefig(path, dpi=120)
-        written.append(path)
-    _pyplot().close(fig)
+    try:
+        for suffix in ("png", "svg"):
+            path = stem.with_name(f"{stem.name}.{suffix}")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=120, format=suffix)
+            written.append(path)
+    finally:
+        _pyplot().close(fig)
     return written
 
 
@@ -57,7 +62,7 @@ def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps"
         ax.set_title(f"{dataset}: {x} vs {y}, Pareto frontier per adapter")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-        written += _save(fig, Path(out_dir) / f"{dataset}-{x}-{y}")
+        written += _save(fig, Path(out_dir) / f"{file_stem(dataset)}-{x}-{y}")
     return written
 
 

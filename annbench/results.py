@@ -12,6 +12,11 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
   the worker) and ``search_times_ns`` (one per measured repeat).
 
 Metrics are computed when results are loaded (``load_frame``), never stored.
+
+How a result gets there: the worker writes ``<run id>.<pid>.staging`` and exits; the executor
+then commits it (``commit_result``). A good result replaces what was stored; a failure never
+replaces a good result and is kept beside it as ``<run id>.failed.h5``. Staged files whose
+sweep died are removed by the next sweep (``clean_staging``).
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from annbench.errors import UserError
+from annbench.errors import NewerFormat, UserError
+from annbench.errors.files import ensure_folder, os_errors
+from annbench.errors.names import check_name, inside
 from annbench.plan import Job
 
 MEASURES = (
+    "default_threads",
     "build_time_ns",
     "index_memory_bytes",
     "build_rss_delta_bytes",
@@ -36,7 +44,9 @@ MEASURES = (
 )
 SCHEMA_VERSION = 2  # 2: points carry mode, search_threads and single-query latencies
 SUFFIX = ".h5"
+FAILED_RERUN = ".failed.h5"  # a failed rerun beside a good result (never replaces it)
 PARTIAL = ".partial"
+STAGING = ".staging"
 
 
 @dataclass
@@ -61,6 +71,9 @@ class RunResult:
     build_rss_delta_bytes: int | None = None
     peak_rss_bytes: int | None = None
     container_peak_bytes: int | None = None
+    # threads a library used where the spec left them unset (build_threads or search_threads
+    # null): recorded so a result says what it ran with
+    default_threads: int | None = None
     ground_truth_ids: np.ndarray | None = None
     ground_truth_distances: np.ndarray | None = None
     insertion_order: np.ndarray | None = None
@@ -71,24 +84,94 @@ class RunResult:
 
 
 def result_path(results_dir: str | os.PathLike, job: Job) -> Path:
-    return Path(results_dir) / job.dataset / job.adapter / f"{job.run_id}{SUFFIX}"
+    """Where the job's result lives: RESULTS/<dataset>/<adapter>/<run id>.h5, checked to stay
+    inside the results folder."""
+    return inside(
+        results_dir,
+        check_name(job.dataset, "dataset name"),
+        check_name(job.adapter, "adapter name"),
+        f"{job.run_id}{SUFFIX}",
+    )
 
 
-def write_result(results_dir: str | os.PathLike, result: RunResult) -> Path:
-    """Write one result file; readers never see a half-written file."""
+def failed_rerun_path(results_dir: str | os.PathLike, job: Job) -> Path:
+    """Where a failed rerun of a job stored as ok is kept, beside the good result."""
+    return result_path(results_dir, job).with_suffix(FAILED_RERUN)
+
+
+def staging_path(results_dir: str | os.PathLike, job: Job) -> Path:
+    """Where a worker writes its result before the executor commits it. The name holds this
+    process's id, so a later sweep can tell a leftover of a dead sweep from one in flight."""
+    final = result_path(results_dir, job)
+    return final.with_name(f"{job.run_id}.{os.getpid()}{STAGING}")
+
+
+def write_result_file(path: str | os.PathLike, result: RunResult) -> Path:
+    """Write one result file at ``path`` (atomically: readers never see half a file)."""
     import h5py
 
-    path = result_path(results_dir, result.job)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    ensure_folder(path.parent)
     partial = path.with_name(path.name + PARTIAL)
     try:
-        with h5py.File(partial, "w") as f:
+        with os_errors(path), h5py.File(partial, "w") as f:
             _write_attrs(f, result)
             _write_arrays(f, result)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def commit_result(results_dir: str | os.PathLike, job: Job, staged: str | os.PathLike) -> Path:
+    """Move a staged result into the store; return where it now lives.
+
+    A good result replaces whatever was stored (and clears a failed rerun recorded beside it).
+    A failure never replaces a good result: it is kept beside it as ``<run id>.failed.h5``.
+    """
+    final = result_path(results_dir, job)
+    beside = failed_rerun_path(results_dir, job)
+    if read_summary(staged)["status"] == "ok":
+        os.replace(staged, final)
+        beside.unlink(missing_ok=True)
+        return final
+    if stored_status(results_dir, job) == "ok":
+        os.replace(staged, beside)
+        return beside
+    os.replace(staged, final)
+    return final
+
+
+def store_result(results_dir: str | os.PathLike, result: RunResult) -> Path:
+    """Write and commit a result measured (or failed) in this process."""
+    staged = staging_path(results_dir, result.job)
+    try:
+        write_result_file(staged, result)
+        return commit_result(results_dir, result.job, staged)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def clean_staging(results_dir: str | os.PathLike) -> int:
+    """Remove staged files left by sweeps that died before committing them; return how many."""
+    removed = 0
+    for path in Path(results_dir).glob(f"*/*/*{STAGING}"):
+        owner = path.name[: -len(STAGING)].rpartition(".")[2]
+        if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_attrs(f, result: RunResult) -> None:
@@ -138,6 +221,7 @@ def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
 
 
 def result_files(results_dir: str | os.PathLike) -> list[Path]:
+    """Every stored result file, failed reruns kept beside good results included."""
     return sorted(Path(results_dir).glob(f"*/*/*{SUFFIX}"))
 
 
@@ -152,15 +236,24 @@ def read_result(path: str | os.PathLike) -> RunResult:
             f"{path} is not a readable result file ({exc}); delete it to rerun"
         ) from None
     with f:
+        if "job" not in f.attrs or "status" not in f.attrs:
+            raise UserError(
+                f"{path} is an HDF5 file but not an annbench result (no job or status); "
+                "move it out of the results folder"
+            )
         version = int(f.attrs.get("schema_version", 0))
         if version > SCHEMA_VERSION:
-            raise UserError(
+            raise NewerFormat(
                 f"{path} has result schema version {version}, newer than this annbench "
                 f"understands ({SCHEMA_VERSION}); upgrade annbench to read it"
             )
         attrs = dict(f.attrs)
+        try:
+            job = Job.from_json(attrs["job"])
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path} holds an unreadable job ({exc}); delete it to rerun") from None
         result = RunResult(
-            job=Job.from_json(attrs["job"]),
+            job=job,
             status=str(attrs["status"]),
             error=str(attrs.get("error", "")),
             environment=json.loads(attrs.get("environment", "{}")),

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from annbench.errors import UserError
+from annbench.errors.files import ensure_folder, os_errors
 from annbench.plan import Job
-from annbench.results import read_summary, stored_status
+from annbench.results import clean_staging, read_summary, stored_status
 
 EXECUTORS = ("process", "inline", "docker", "dask")
 
@@ -42,6 +43,48 @@ def cpu_sets(parallel: int) -> list[str]:
     return [",".join(map(str, cpus[i * size : (i + 1) * size])) for i in range(parallel)]
 
 
+def check_writable(results_dir: str | Path) -> None:
+    """One line now, before any job, if results cannot be stored in ``results_dir`` (which is
+    not created here: a refused command leaves no trace)."""
+    import tempfile
+
+    folder = Path(results_dir)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write results into {folder}: {existing} is a file, not a folder")
+    with (
+        os_errors(folder, "write results into"),
+        tempfile.NamedTemporaryFile(dir=existing, prefix=".annbench-probe-"),
+    ):
+        pass
+
+
+def plan_size(experiment, registry: dict) -> tuple[int, int]:
+    """(jobs, query-sweep points) an experiment expands to, counted without touching any
+    dataset (unknown adapters count as their spec's defaults would: zero)."""
+    jobs = points = 0
+    for entry in experiment.adapters:
+        spec = registry.get(entry["name"])
+        if spec is None:
+            continue
+        build = {**spec.build_grid, **entry["build"]}
+        query = {**spec.query_grid, **entry["query"]}
+        count = _count(build) * len(entry.get("seeds", experiment.seeds))
+        count *= len(experiment.build_threads) * len(experiment.orders)
+        jobs += count
+        points += count * _count(query) * len(experiment.modes) * len(experiment.search_threads)
+    return jobs * len(experiment.datasets), points * len(experiment.datasets)
+
+
+def _count(grid: dict[str, Any]) -> int:
+    size = 1
+    for values in grid.values():
+        size *= len(values) if isinstance(values, list) else 1
+    return size
+
+
 def run_sweep(
     jobs: list[Job],
     results_dir: str | Path,
@@ -57,6 +100,9 @@ def run_sweep(
     many containers at once, each on its own disjoint CPU set. The dask executor submits every
     pending job at once (``options["scheduler"]``: an address, or None for a local cluster)."""
     run = executor_function(executor)
+    check_writable(results_dir)
+    ensure_folder(results_dir)
+    clean_staging(results_dir)
     options = dict(options or {})
     if parallel > 1 and executor != "docker":
         raise UserError("--parallel needs --executor docker (each container gets its own CPUs)")

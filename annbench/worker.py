@@ -19,7 +19,7 @@ import numpy as np
 
 from annbench.errors import AdapterError, UserError
 from annbench.plan import Job
-from annbench.results import RunResult, SweepPoint, write_result
+from annbench.results import RunResult, SweepPoint, write_result_file
 
 
 def _now() -> str:
@@ -69,8 +69,8 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def run_job(job: Job, results_dir: str | Path) -> Path:
-    """Measure ``job`` and store the result (ok or failed); return the result file."""
+def run_job(job: Job, out: str | Path) -> Path:
+    """Measure ``job`` and write its result (ok or failed) to the file ``out``."""
     from annbench.machine import environment
 
     started = _now()
@@ -80,7 +80,7 @@ def run_job(job: Job, results_dir: str | Path) -> Path:
         result = RunResult(job=job, status="failed", error=one_line(exc))
     result.started_at, result.finished_at = started, _now()
     result.environment = environment()
-    return write_result(results_dir, result)
+    return write_result_file(out, result)
 
 
 def measure(job: Job) -> RunResult:
@@ -131,9 +131,21 @@ def measure(job: Job) -> RunResult:
             SweepPoint(params, ids, distances, true_distances, times, mode, threads, latencies)
         )
     adapter.close()
+    if job.build_threads is None or None in job.search_threads:
+        result.default_threads = default_threads()
     result.peak_rss_bytes = _peak_rss_bytes()
     result.container_peak_bytes = _container_peak_bytes()
     return result
+
+
+def default_threads() -> int:
+    """The threads a library runs with when the spec leaves them unset: the size of the
+    OpenMP pool in this process (faiss and most C++ libraries), else the CPUs the job may
+    use (libraries that start their own threads size them so)."""
+    from threadpoolctl import threadpool_info
+
+    pools = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+    return max(pools) if pools else len(os.sched_getaffinity(0))
 
 
 def thread_limit(threads: int | None):
@@ -182,8 +194,15 @@ def timed_search(
     return ids, distances, latencies.sum(axis=1).tolist(), latencies
 
 
+# distances may fall back this much between neighbours and still count as ascending: ties
+# and float rounding in a library's own arithmetic (a squared distance turned into a root)
+ASCENDING_SLACK = 1e-5
+
+
 def checked_output(ids, distances, n_queries: int, k: int, n_base: int):
-    """Refuse answers that are malformed: wrong shape, ids out of range, repeated ids."""
+    """Refuse answers that are malformed: wrong shape, ids out of range, repeated ids, and
+    distances of real answers that are NaN, infinite or not ascending (the protocol's rule;
+    padding with -1 ids may carry any distance)."""
     ids, distances = np.asarray(ids), np.asarray(distances)
     if ids.shape != (n_queries, k) or distances.shape != (n_queries, k):
         raise AdapterError(
@@ -199,12 +218,37 @@ def checked_output(ids, distances, n_queries: int, k: int, n_base: int):
     repeated = (np.sort(valid, axis=1)[:, 1:] == np.sort(valid, axis=1)[:, :-1]).any(axis=1)
     if repeated.any():
         raise AdapterError(f"search returned a repeated id for query {int(np.argmax(repeated))}")
+    if not np.issubdtype(distances.dtype, np.number) or np.iscomplexobj(distances):
+        raise AdapterError(f"search returned distances of type {distances.dtype}, not numbers")
+    real = ids >= 0
+    finite = np.isfinite(distances) | ~real
+    if not finite.all():
+        row = int(np.argmin(finite.all(axis=1)))
+        raise AdapterError(f"search returned a NaN or infinite distance for query {row}")
+    _check_ascending(np.where(real, distances, np.inf).astype(np.float64), real)
     return ids, distances
 
 
+def _check_ascending(distances: np.ndarray, real: np.ndarray) -> None:
+    """Each row's real answers come first and their distances ascend, within a slack."""
+    if (real[:, 1:] & ~real[:, :-1]).any():
+        row = int(np.argmax((real[:, 1:] & ~real[:, :-1]).any(axis=1)))
+        raise AdapterError(f"search returned a -1 id before a real answer for query {row}")
+    step = distances[:, 1:] - distances[:, :-1]
+    slack = ASCENDING_SLACK * np.maximum(1.0, np.abs(distances[:, :-1]))
+    falling = (step < -slack) & real[:, 1:]
+    if falling.any():
+        row, col = map(int, np.argwhere(falling)[0])
+        raise AdapterError(
+            f"search returned distances that do not ascend for query {row} "
+            f"({distances[row, col]:g} then {distances[row, col + 1]:g}); "
+            "return them nearest first (similarities negated)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m annbench.worker RESULTS_DIR [--job JSON]``; without --job the Job's JSON is
-    read from standard input."""
+    """``python -m annbench.worker OUT_FILE [--job JSON]``; without --job the Job's JSON is
+    read from standard input. Executors run it under the guard (annbench.executors.guard)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 3 and args[1] == "--job":
         text = args[2]
@@ -212,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         text = sys.stdin.read()
     else:
         print(
-            "usage: python -m annbench.worker RESULTS_DIR [--job JSON] (or JSON on stdin)",
+            "usage: python -m annbench.worker OUT_FILE [--job JSON] (or JSON on stdin)",
             file=sys.stderr,
         )
         return 2

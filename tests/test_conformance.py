@@ -120,7 +120,7 @@ def test_new_adapter_from_the_template_conforms_and_runs(tmp_path, cli, make_dat
     status, _, err = cli("adapters", "new", "my-index", "--dir", tmp_path / "algos")
     assert status == 2 and "already exists" in err
     status, _, err = cli("adapters", "new", "bad/name", "--dir", tmp_path / "algos")
-    assert status == 2 and "may only hold" in err
+    assert status == 2 and "holds characters outside the allowed set" in err
 
 
 PLUGIN_PYPROJECT = """

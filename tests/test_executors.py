@@ -65,6 +65,8 @@ def test_adapter_that_kills_its_process_is_a_failed_run(tmp_path, make_dataset, 
         ("out_of_range", "outside"),
         ("repeated", "repeated id"),
         ("wrong_shape", "expected"),
+        ("nan_distance", "NaN or infinite distance for query 0"),
+        ("descending", "do not ascend for query 0"),
     ],
 )
 def test_malformed_answers_are_refused(tmp_path, make_dataset, test_adapters, lie, reason):
@@ -73,6 +75,13 @@ def test_malformed_answers_are_refused(tmp_path, make_dataset, test_adapters, li
     )
     assert outcomes[0].status == "failed"
     assert "AdapterError" in outcomes[0].error and reason in outcomes[0].error
+
+
+def test_tied_distances_count_as_ascending(tmp_path, make_dataset, test_adapters):
+    outcomes = run(
+        tmp_path, make_dataset(), [{"name": "liar", "query": {"lie": ["ties"]}}], executor="inline"
+    )
+    assert outcomes[0].status == "ok", outcomes[0].error
 
 
 def test_claimed_distances_are_not_trusted(tmp_path, make_dataset, test_adapters):
@@ -148,7 +157,7 @@ def test_a_sweep_whose_every_run_fails_reports_them_without_a_traceback(
     spec.write_text(yaml.safe_dump({"datasets": [str(make_dataset())], "adapters": ["crashy"]}))
     results = tmp_path / "results"
     status, out, err = cli("--results-dir", results, "run", spec, "--executor", "inline")
-    assert status == 0 and "Traceback" not in err, err
+    assert status == 1 and "Traceback" not in err, err  # 1: a job failed (CI must know)
     assert "index construction exploded" in out and "1 of 1 jobs failed" in err
     status, out, err = cli("--results-dir", results, "results", "--format", "json")
     assert status == 0 and '"status":"failed"' in out.replace(" ", ""), out + err

@@ -16,7 +16,6 @@ from .conftest import absent
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 MARKUP = "<script>document.title='injected'</script>"
-DATASET_MARKUP = "<img src=x onerror=document.title='injected'>"  # no '/': it is a file name
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     dataset = save_with_ground_truth(
         make_synthetic("blobs", {"n": 3000, "n_queries": 60, "dim": 16}, seed=1),
-        root / f"blobs-{DATASET_MARKUP}.hdf5",
+        root / "blobs-report.hdf5",
         progress=False,
     )
     os.environ["ANNBENCH_ALGORITHMS_PATH"] = str(Path(__file__).parent / "algorithms")
@@ -49,13 +48,12 @@ def report(tmp_path_factory):
     return build_report(root / "results", root / "site")
 
 
-def test_markup_in_names_and_parameters_is_escaped(report):
+def test_markup_in_parameters_is_escaped(report):
+    """(Dataset names cannot hold markup: they are checked names. Legacy results with such
+    names are covered in tests/test_trust.py.)"""
     page = next(report.parent.glob("dataset-*.html")).read_text()
     assert MARKUP not in page
     assert "&lt;script&gt;document.title=" in page
-    index = report.read_text()
-    assert DATASET_MARKUP not in index
-    assert "&lt;img src=x onerror=" in index
 
 
 def test_report_is_self_contained(report):

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from annbench.adapters.params import ParamRule, checked_grid, inferred_rule, parse_rules
 from annbench.errors import UserError, refuse_unknown_keys
+from annbench.errors.files import read_yaml
+from annbench.errors.names import check_name
 
 SPEC_FILE = "spec.yml"
 SPEC_KEYS = {
@@ -32,10 +34,10 @@ SPEC_KEYS = {
     "repeatable",
     "build",
     "query",
+    "params",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # names become folder names
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,15 @@ class AdapterSpec:
     build_grid: dict[str, list[Any]] = field(default_factory=dict)
     query_grid: dict[str, list[Any]] = field(default_factory=dict)
     source: str = "builtin"  # builtin | path DIR | plugin DIST
+    param_rules: dict[str, ParamRule] = field(default_factory=dict)
+
+    def rule(self, name: str, section: str) -> ParamRule:
+        """What parameter ``name`` of ``section`` (build | query) accepts: the spec's
+        declaration, else the type of its default grid values."""
+        if name in self.param_rules:
+            return self.param_rules[name]
+        grid = self.build_grid if section == "build" else self.query_grid
+        return inferred_rule(grid.get(name, []))
 
     @property
     def module_path(self) -> Path:
@@ -130,21 +141,26 @@ def get_adapter(name: str, search_path: list[Path] | None = None) -> AdapterSpec
 
 def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
     """Parse and check one spec file."""
-    import yaml
-
-    try:
-        raw = yaml.safe_load(spec_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{spec_file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    raw = read_yaml(spec_file, "adapter spec") or {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{spec_file}: expected a mapping of spec keys")
     refuse_unknown_keys(raw, SPEC_KEYS, str(spec_file))
     for key in ("module", "class", "metrics"):
         if key not in raw:
             raise UserError(f"{spec_file}: missing required key {key!r}")
-    name = str(raw.get("name", spec_file.parent.name))
-    if not NAME_PATTERN.fullmatch(name):
+    name = check_name(str(raw.get("name", spec_file.parent.name)), f"{spec_file}: adapter name")
+    rules = parse_rules(raw.get("params"), str(spec_file))
+    build_grid = _grid(raw.get("build"), spec_file, "build")
+    query_grid = _grid(raw.get("query"), spec_file, "query")
+    unknown = sorted(set(rules) - set(build_grid) - set(query_grid))
+    if unknown:
         raise UserError(
-            f"{spec_file}: adapter name {name!r} may only hold letters, digits, '.', '_' and '-'"
+            f"{spec_file}: params declares {', '.join(unknown)}, which no build or query grid has"
         )
+    for section, grid in (("build", build_grid), ("query", query_grid)):
+        for key, values in grid.items():
+            rule = rules.get(key) or inferred_rule(values)
+            grid[key] = checked_grid(values, rule, f"{spec_file}: {section}.{key}")
     return AdapterSpec(
         name=name,
         source=source,
@@ -156,8 +172,9 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         repeatable=_flag(raw, "repeatable", True, spec_file),
         library=raw.get("library"),
         description=str(raw.get("description", "")),
-        build_grid=_grid(raw.get("build"), spec_file, "build"),
-        query_grid=_grid(raw.get("query"), spec_file, "query"),
+        build_grid=build_grid,
+        query_grid=query_grid,
+        param_rules=rules,
     )
 
 

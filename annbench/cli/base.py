@@ -60,6 +60,35 @@ def fraction(text: str) -> float:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+include_stale_option = click.option(
+    "--include-stale",
+    is_flag=True,
+    help="Also show results whose dataset's content has changed since they were measured.",
+)
+
+
+def warn(message: str) -> None:
+    click.echo(f"annbench: warning: {message}", err=True)
+
+
+def note(message: str) -> None:
+    click.echo(f"annbench: note: {message}", err=True)
+
+
+def load_results(obj: Context, *, include_stale: bool = False, per_query: bool = False):
+    """The results frame of the context's folders, its notes (stale results left out, files
+    skipped) printed on stderr."""
+    from annbench.frame import load_frame
+
+    frame = load_frame(
+        obj.results_dir,
+        data_dir=obj.data_dir,
+        include_stale=include_stale,
+        per_query=per_query,
+    )
+    for line in frame.attrs.get("notes", []):
+        note(line)
+    return frame
 
 
 def echo_json(rows) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from annbench.cli.base import Context, cli, echo_json, json_option, pass_context
+from annbench.cli.base import Context, cli, echo_json, json_option, note, pass_context
 from annbench.errors import UserError
+from annbench.errors.names import name_problem
 
 
 @cli.group()
@@ -50,6 +51,18 @@ def datasets_list(obj: Context, as_json: bool) -> None:
     click.echo("(* = present in the data directory)")
 
 
+def _generators_epilog() -> str:
+    """The generators and their parameters, for `datasets make --help` (signatures only:
+    nothing is generated or imported beyond the module)."""
+    from annbench.datasets.synthetic import describe_generators
+
+    lines = ["Generators and their parameters (-p KEY=VALUE):"]
+    for row in describe_generators():
+        params = ", ".join(f"{p['name']}={p['default']}" for p in row["params"])
+        lines.append(f"{row['name']}: {params}")
+    return "\b\n" + "\n".join(lines)
+
+
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     params = {}
     for pair in pairs:
@@ -70,13 +83,24 @@ def _new_dataset_path(name: str, data_dir: Path, force: bool) -> Path:
     return path
 
 
-@datasets.command("make")
+class _WithGenerators(click.Command):
+    """`datasets make --help` ends with the generators, listed only when help is asked for."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _generators_epilog()
+        super().format_epilog(ctx, formatter)
+
+
+@datasets.command("make", cls=_WithGenerators)
 @click.argument("name")
 @click.option(
-    "--generator", "-g", help="Generator to use (gauss, blobs); default: NAME's catalog recipe."
+    "--generator",
+    "-g",
+    help="Generator to use (see `annbench datasets generators` for each one's parameters); "
+    "default: NAME's catalog recipe.",
 )
 @click.option("--param", "-p", "params", multiple=True, help="Generator parameter KEY=VALUE.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--metric",
     type=click.Choice(["euclidean", "angular", "ip"]),
@@ -86,7 +110,7 @@ def _new_dataset_path(name: str, data_dir: Path, force: bool) -> Path:
 @click.option(
     "--k",
     "ground_truth_k",
-    type=int,
+    type=click.IntRange(min=1),
     default=100,
     show_default=True,
     help="Neighbours kept in the ground truth.",
@@ -111,9 +135,7 @@ def datasets_make(
     path = _new_dataset_path(name, obj.data_dir, force)
     entry = load_catalog().get(name)
     if generator is None and entry is not None and entry["kind"] != "download" and not params:
-        if force:
-            path.unlink(missing_ok=True)
-        written = materialize(name, entry, obj.data_dir)
+        written = materialize(name, entry, obj.data_dir, overwrite=force)
     else:
         if generator is None:
             raise UserError(
@@ -123,20 +145,74 @@ def datasets_make(
         dataset = make_synthetic(generator, _parse_params(params), seed=seed, metric=metric)
         written = save_with_ground_truth(dataset, path, k=ground_truth_k, overwrite=force)
     click.echo(f"wrote {written}")
+    _note_stale(obj, name)
+
+
+def _note_stale(obj: Context, name: str) -> None:
+    """After a dataset was replaced: say how many stored results now describe old content."""
+    from annbench.frame import load_frame
+
+    if not obj.results_dir.is_dir():
+        return
+    frame = load_frame(obj.results_dir, data_dir=obj.data_dir, include_stale=True)
+    stale = frame[(frame["dataset"] == name) & frame["stale"].eq(True)]["run_id"].nunique()
+    if stale:
+        note(
+            f"{stale} stored results of {name!r} were measured on its old content; they are "
+            "stale now and left out of results, plots, reports and the gate"
+        )
+
+
+@datasets.command("generators")
+@json_option
+def datasets_generators(as_json: bool) -> None:
+    """The generators `datasets make --generator` takes, with their parameters."""
+    from annbench.datasets.synthetic import describe_generators
+
+    rows = describe_generators()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']}: {row['summary']}")
+        for param in row["params"]:
+            click.echo(f"    -p {param['name']}=...  {param['type']}, default {param['default']}")
 
 
 @datasets.command("fetch")
 @click.argument("name_or_url")
 @click.option("--name", help="Dataset name for a URL (default: the file name in the URL).")
 @click.option("--sha256", help="Expected sha256 of the file; a mismatch is refused.")
+@click.option("--force", is_flag=True, help="Download again over an existing dataset.")
 @pass_context
-def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str | None) -> None:
-    """Download a catalog dataset or an ann-benchmarks-layout HDF5 file by URL."""
-    from annbench.datasets.catalog import catalog_entry, download_sha256, fetch_dataset
+def datasets_fetch(
+    obj: Context, name_or_url: str, name: str | None, sha256: str | None, force: bool
+) -> None:
+    """Download a catalog dataset or an ann-benchmarks-layout HDF5 file by URL.
 
+    An existing dataset of the name is refused without --force (unless --sha256 pins exactly
+    the file it holds: then nothing is downloaded)."""
+    import re
+
+    from annbench.datasets.catalog import (
+        catalog_entry,
+        dataset_path,
+        download_sha256,
+        fetch_dataset,
+    )
+
+    if sha256 is not None and not re.fullmatch(r"[0-9A-Fa-f]{64}", sha256):
+        raise UserError(f"--sha256 {sha256!r} is not 64 hexadecimal digits")
     if "://" in name_or_url:
         url = name_or_url
-        name = name or Path(url.split("?")[0]).stem
+        if name is None:
+            name = Path(url.split("?")[0].split("#")[0]).stem
+            problem = name_problem(name)
+            if problem:
+                raise UserError(
+                    f"the file name in {url} gives the dataset name {name!r}, which {problem}; "
+                    "name it with --name"
+                )
     else:
         entry = catalog_entry(name_or_url)
         if entry["kind"] != "download":
@@ -144,8 +220,14 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
                 f"{name_or_url!r} is made, not fetched: `annbench datasets make {name_or_url}`"
             )
         url, name, sha256 = entry["url"], name or name_or_url, sha256 or entry.get("sha256")
-    path = fetch_dataset(url, name, obj.data_dir, sha256=sha256)
+    existed = dataset_path(name, obj.data_dir).exists()
+    path = fetch_dataset(url, name, obj.data_dir, sha256=sha256, force=force)
+    if existed and not force:
+        click.echo(f"{path} is already the file pinned by its sha256; nothing downloaded")
+        return
     click.echo(f"wrote {path} (sha256 {download_sha256(path)} as downloaded; pin it with --sha256)")
+    if existed:
+        _note_stale(obj, name)
 
 
 @datasets.command("import")
@@ -154,7 +236,7 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
 @click.option("--queries", type=click.Path(path_type=Path), help="Query vectors file.")
 @click.option(
     "--n-queries",
-    type=int,
+    type=click.IntRange(min=1),
     default=1000,
     show_default=True,
     help="Without --queries: hold out this many base vectors as queries.",
@@ -171,7 +253,13 @@ def datasets_fetch(obj: Context, name_or_url: str, name: str | None, sha256: str
     default="euclidean",
     show_default=True,
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the query split.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the query split.",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @pass_context
 def datasets_import(
@@ -201,6 +289,7 @@ def datasets_import(
         labels_path=labels,
     )
     click.echo(f"wrote {save_with_ground_truth(dataset, path, overwrite=force)}")
+    _note_stale(obj, name)
 
 
 @datasets.command("info")
@@ -223,20 +312,27 @@ def datasets_info(obj: Context, name: str, as_json: bool) -> None:
 @datasets.command("groundtruth")
 @click.argument("name")
 @click.option("--scheduler", help="Dask scheduler (tcp://HOST:PORT); default: a local cluster.")
-@click.option("--shards", type=int, help="Pieces of the base (default: one per worker).")
-@click.option("--k", "ground_truth_k", type=int, default=100, show_default=True)
+@click.option(
+    "--shards", type=click.IntRange(min=1), help="Pieces of the base (default: one per worker)."
+)
+@click.option("--k", "ground_truth_k", type=click.IntRange(min=1), default=100, show_default=True)
 @pass_context
 def datasets_groundtruth(
     obj: Context, name: str, scheduler: str | None, shards: int | None, ground_truth_k: int
 ) -> None:
     """Recompute a dataset's exact ground truth on a Dask cluster, the base split into shards
     that the workers read from the file (which they must see at the same path)."""
-    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.catalog import in_data_dir, resolve_dataset
     from annbench.datasets.store import load_dataset, write_dataset
     from annbench.executors.dask import connect
     from annbench.groundtruth_sharded import sharded_exact_knn
 
     path = resolve_dataset(name, obj.data_dir, create=False)
+    if not in_data_dir(path, obj.data_dir):
+        raise UserError(
+            f"{path} lies outside the data folder {obj.data_dir}; annbench rewrites dataset "
+            "files only there: copy it in, or pass --data-dir"
+        )
     client = connect(scheduler)
     try:
         ids, distances = sharded_exact_knn(path, client, ground_truth_k, shards)
@@ -256,16 +352,23 @@ def datasets_groundtruth(
     type=int,
     help="Neighbours per vector for the pointwise LID  [default: 100, or n - 1 if smaller]",
 )
-@click.option("--bins", type=int, default=12, show_default=True, help="Histogram bins.")
+@click.option(
+    "--bins", type=click.IntRange(min=1), default=12, show_default=True, help="Histogram bins."
+)
 @pass_context
 def datasets_describe(obj: Context, name: str, lid_k: int | None, bins: int) -> None:
     """Intrinsic dimension: PCA-99%, TwoNN, mean pointwise MLE LID, and an LID histogram.
 
-    The LID is computed once and stored in the dataset file."""
+    The LID is computed once and stored in the dataset file (for files in the data folder;
+    a file elsewhere is described without being written to)."""
     from annbench.datasets.annotate import ensure_intrinsic
-    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.catalog import in_data_dir, resolve_dataset
 
-    dataset = ensure_intrinsic(resolve_dataset(name, obj.data_dir, create=False), lid_k)
+    path = resolve_dataset(name, obj.data_dir, create=False)
+    store = in_data_dir(path, obj.data_dir)
+    dataset = ensure_intrinsic(path, lid_k, store=store)
+    if not store:
+        note(f"{path} lies outside the data folder; its LID was computed but not stored")
     n, dim = dataset.base.shape
     click.echo(f"{name}: {n} x {dim}, {dataset.metric}")
     for key, label in (

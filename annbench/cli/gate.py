@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from annbench.cli.base import Context, cli, fraction, pass_context
+from annbench.cli.base import Context, cli, fraction, note, pass_context
 from annbench.errors import UserError
+from annbench.errors.files import write_text
 
 
 @cli.group()
@@ -25,22 +26,29 @@ def _results_option(help_text: str):
     )
 
 
-def _results_document(results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
+def _results_document(obj: Context, results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
+    """The baseline document of the fresh results in ``results_dir`` (stale ones left out)."""
     from annbench.check import summarise
     from annbench.frame import load_frame
-    from annbench.results import read_environment, result_files
+    from annbench.results import read_environment
 
-    files = result_files(results_dir)
-    if not files:
+    frame = load_frame(results_dir, data_dir=obj.data_dir)
+    for line in frame.attrs.get("notes", []):
+        note(line)
+    if frame.empty:
         raise UserError(f"no results in {results_dir}; run `annbench run` first")
-    frame = load_frame(results_dir)
     unknown = sorted(set(exclude) - set(frame["adapter"]))
     if unknown:
         raise UserError(
             f"--exclude {', '.join(unknown)}: not in the results in {results_dir} (adapters "
             f"there: {', '.join(sorted(set(frame['adapter'])))})"
         )
-    return summarise(frame[~frame["adapter"].isin(exclude)], read_environment(files[0]))
+    first = result_path_of(frame.iloc[0], results_dir)
+    return summarise(frame[~frame["adapter"].isin(exclude)], read_environment(first))
+
+
+def result_path_of(row, results_dir: Path) -> Path:
+    return Path(results_dir) / row["dataset"] / row["adapter"] / f"{row['run_id']}.h5"
 
 
 @baseline.command("save")
@@ -60,7 +68,7 @@ def baseline_save(
     """Summarise a run (recall, QPS with its interval and frontiers per adapter, environment)."""
     from annbench.check import save_baseline
 
-    document = _results_document(results_dir or obj.results_dir, exclude)
+    document = _results_document(obj, results_dir or obj.results_dir, exclude)
     click.echo(f"wrote {save_baseline(document, out)} ({len(document['points'])} points)")
 
 
@@ -93,6 +101,13 @@ def baseline_save(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write JUnit XML here.",
 )
+@click.option(
+    "--allow-missing",
+    multiple=True,
+    metavar="ADAPTER",
+    help="Let this adapter's baseline entries be absent from the current results (repeatable); "
+    "without it an absent baseline point or adapter fails the check.",
+)
 @pass_context
 def check(
     obj: Context,
@@ -102,36 +117,46 @@ def check(
     max_qps_drop: str,
     markdown_file: Path | None,
     junit_file: Path | None,
+    allow_missing: tuple[str, ...],
 ) -> None:
-    """Compare results with a baseline: exit 0 within bounds, 1 on a regression, 2 on bad
-    input."""
+    """Compare results with a baseline: exit 0 within bounds, 1 on a regression (a baseline
+    point or adapter missing now included), 2 on bad input or an output it cannot write."""
     from annbench import check as gate
 
     recall_drop, qps_drop = fraction(max_recall_drop), fraction(max_qps_drop)
     stored = gate.load_baseline(baseline_file)
-    current = _results_document(results_dir or obj.results_dir)
-    findings = gate.compare(stored, current, max_recall_drop=recall_drop, max_qps_drop=qps_drop)
+    known = {point["key"]["adapter"] for point in stored["points"]}
+    unknown = sorted(set(allow_missing) - known)
+    if unknown:
+        raise UserError(
+            f"--allow-missing {', '.join(unknown)}: not in the baseline {baseline_file} "
+            f"(its adapters: {', '.join(sorted(known))})"
+        )
+    current = _results_document(obj, results_dir or obj.results_dir)
+    findings = gate.compare(
+        stored,
+        current,
+        max_recall_drop=recall_drop,
+        max_qps_drop=qps_drop,
+        allow_missing=set(allow_missing),
+    )
     warnings = [
         f"environment differs: {line}" for line in gate.environment_differences(stored, current)
     ]
-    missing = sum(f.kind == "missing" for f in findings)
-    if missing:
-        warnings.append(f"{missing} baseline points or adapters are not in the current results")
     regressions = [f for f in findings if f.regression]
     for finding in regressions:
-        click.echo(
-            f"REGRESSION {finding.kind:<6} {finding.dataset} {finding.adapter}: {finding.detail}"
-        )
+        label = "MISSING" if finding.kind == "missing" else "REGRESSION"
+        where = f"{finding.dataset} {finding.adapter}"
+        click.echo(f"{label} {finding.kind:<6} {where}: {finding.detail}")
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if markdown_file:
-        markdown_file.write_text(gate.markdown(findings, warnings))
+        write_text(markdown_file, gate.markdown(findings, warnings))
     if junit_file:
-        junit_file.write_text(gate.junit(findings))
-    checked = len(findings) - missing
+        write_text(junit_file, gate.junit(findings))
     click.echo(
-        f"{checked} checks, {len(regressions)} regressions "
-        f"(recall drop > {recall_drop:g}, QPS drop > {qps_drop:.0%} with intervals apart)"
+        f"{gate.summary_line(findings)} (recall drop > {recall_drop:g}, QPS drop > "
+        f"{qps_drop:.0%} with intervals apart)"
     )
     if regressions:
         raise click.exceptions.Exit(1)

@@ -7,8 +7,20 @@ from pathlib import Path
 
 import click
 
-from annbench.cli.base import Context, cli, echo_json, json_option, pass_context
+from annbench.cli.base import (
+    Context,
+    cli,
+    echo_json,
+    include_stale_option,
+    json_option,
+    load_results,
+    pass_context,
+    warn,
+)
 from annbench.errors import UserError
+from annbench.errors.files import write_text
+
+LARGE_PLAN = 500  # jobs; a larger plan runs only when confirmed
 
 RESULT_COLUMNS = [
     "dataset",
@@ -18,7 +30,7 @@ RESULT_COLUMNS = [
     "search_threads",
     "recall",
     "qps",
-    "qps_95ci",
+    "qps_range",
     "!",
     "latency_p99_ms",
     "build_time_s",
@@ -62,6 +74,11 @@ RESULT_COLUMNS = [
     type=click.Choice(["smoke"]),
     help="smoke: every registered adapter on a tiny dataset (instead of SPEC).",
 )
+@click.option(
+    "--yes",
+    is_flag=True,
+    help=f"Run a plan of more than {LARGE_PLAN} jobs without asking.",
+)
 @pass_context
 def run(
     obj: Context,
@@ -77,13 +94,16 @@ def run(
     scheduler: str | None,
     profile: str | None,
     datasets: tuple[str, ...],
+    yes: bool,
 ) -> None:
-    """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment)."""
+    """Run the experiment in SPEC (default: the built-in blobs-100k-64 experiment).
+
+    Exit status: 0 when every job succeeded, 1 when a job failed (the sweep still runs every
+    job; failures are stored with their reason), 2 on bad input."""
     from dataclasses import replace
 
-    from annbench.frame import load_frame
-    from annbench.plan import default_experiment_path, expand, read_experiment
-    from annbench.runner import run_sweep
+    from annbench.plan import check_timeout, default_experiment_path, expand, read_experiment
+    from annbench.runner import check_writable, run_sweep
 
     if executor == "docker":
         from annbench.images import client
@@ -93,6 +113,10 @@ def run(
         raise UserError("--cpus, --cpuset and --memory apply to --executor docker")
     if sum(bool(x) for x in (spec, suite, profile)) > 1:
         raise UserError("give one of SPEC, --suite and --profile")
+    if parallel < 1:
+        raise UserError(f"--parallel must be 1 or more, got {parallel}")
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     if suite == "smoke":
         from annbench.plan import smoke_experiment
 
@@ -100,14 +124,20 @@ def run(
     elif profile:
         from annbench.plan import profile_path
 
-        experiment = read_experiment(profile_path(profile))
+        experiment = read_experiment(profile_path(profile), warn=warn)
     else:
-        experiment = read_experiment(spec or default_experiment_path())
+        experiment = read_experiment(spec or default_experiment_path(), warn=warn)
     if datasets:
-        experiment = replace(experiment, datasets=list(datasets))
+        from annbench.plan import parse_datasets
+
+        experiment = replace(experiment, datasets=parse_datasets(list(datasets), "--dataset", warn))
     if timeout is not None:
         experiment = replace(experiment, timeout=timeout)
-    jobs = expand(experiment, obj.data_dir)
+    check_writable(obj.results_dir)
+    from annbench.adapters.registry import discover
+
+    _confirm_large_plan(experiment, discover(), obj.results_dir, yes)
+    jobs = expand(experiment, obj.data_dir, warn=warn)
     if executor == "docker":
         from annbench.images import adapter_image
 
@@ -129,14 +159,41 @@ def run(
         options=options,
         parallel=parallel,
     )
-    frame = load_frame(obj.results_dir)
+    from annbench.frame import load_frame
+
+    frame = load_frame(obj.results_dir, include_stale=True)
     run_ids = {outcome.job.run_id for outcome in outcomes}
-    click.echo(_table(frame[frame["run_id"].isin(run_ids)]))
-    _warn_about(frame[frame["run_id"].isin(run_ids)], len(jobs))
+    ran = frame[frame["run_id"].isin(run_ids)]
+    click.echo(_table(ran))
+    failed = sum(outcome.status == "failed" for outcome in outcomes)
+    _warn_about(ran, failed, len(jobs))
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
-def _warn_about(frame, n_jobs: int) -> None:
-    failed = frame.loc[frame["status"] == "failed", "run_id"].nunique()
+def _confirm_large_plan(experiment, registry, results_dir: Path, yes: bool) -> None:
+    """A plan of more than LARGE_PLAN jobs runs only when confirmed (--yes, or an answer at
+    a terminal); without a terminal its size and an estimate are printed and it stops."""
+    import sys
+
+    from annbench.runner import plan_size
+
+    jobs, points = plan_size(experiment, registry)
+    if jobs <= LARGE_PLAN or yes:
+        return
+    hours = jobs * experiment.timeout / 3600
+    summary = (
+        f"the plan holds {jobs:,} jobs ({points:,} query-sweep points); at the "
+        f"{experiment.timeout:g} s timeout it could take up to {hours:,.1f} h"
+    )
+    if sys.stdin is not None and sys.stdin.isatty():
+        if click.confirm(f"{summary}. Run it?", default=False):
+            return
+        raise UserError("not run; shrink the grids or pass --yes")
+    raise UserError(f"{summary}; more than {LARGE_PLAN} jobs need --yes")
+
+
+def _warn_about(frame, failed: int, n_jobs: int) -> None:
     if failed:
         click.echo(
             f"{failed} of {n_jobs} jobs failed; see the status and error columns "
@@ -157,10 +214,7 @@ def _table(frame) -> str:
     if frame.empty:
         return "no results"
     shown = frame.copy()
-    shown["qps_95ci"] = [
-        "" if pd_isna(low) else f"{low:,.0f}-{high:,.0f}"
-        for low, high in zip(shown["qps_ci_low"], shown["qps_ci_high"])
-    ]
+    shown["qps_range"] = [qps_range(row) for _, row in shown.iterrows()]
     shown["!"] = ["!" if flag is True else "" for flag in shown["unstable"]]
     columns = [c for c in RESULT_COLUMNS if c in shown.columns]
     if (shown["status"] != "ok").any():
@@ -174,6 +228,16 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def qps_range(row) -> str:
+    """The spread a QPS figure has: its 95% interval where enough passes stand behind one,
+    else the slowest and fastest pass (the words say which)."""
+    if not pd_isna(row["qps_ci_low"]):
+        return f"{row['qps_ci_low']:,.0f}-{row['qps_ci_high']:,.0f} 95% CI"
+    if pd_isna(row["qps_min"]) or row.get("repeats", 1) < 2:
+        return ""
+    return f"{row['qps_min']:,.0f}-{row['qps_max']:,.0f} min-max"
 
 
 @cli.command()
@@ -192,16 +256,23 @@ def pd_isna(value) -> bool:
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--spread", is_flag=True, help="Summarise recall and QPS across build seeds.")
 @click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
+@include_stale_option
 @pass_context
 def results(
-    obj: Context, fmt: str, out: Path | None, dataset: str | None, spread: bool, all_columns: bool
+    obj: Context,
+    fmt: str,
+    out: Path | None,
+    dataset: str | None,
+    spread: bool,
+    all_columns: bool,
+    include_stale: bool,
 ) -> None:
     """The tidy results table: one row per query-sweep point (or per configuration with
     --spread), with recall, QPS statistics, latency, memory and build figures."""
     from annbench.analysis import seed_spread
-    from annbench.frame import load_frame
+    from annbench.errors.files import atomic_path
 
-    frame = load_frame(obj.results_dir)
+    frame = load_results(obj, include_stale=include_stale)
     if dataset:
         frame = frame[frame["dataset"] == dataset]
     if frame.empty:
@@ -212,7 +283,8 @@ def results(
     if fmt == "parquet":
         if out is None:
             raise UserError("parquet is a binary format; give --out FILE.parquet")
-        frame.to_parquet(out, index=False)
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)
         click.echo(f"wrote {out}")
         return
     if fmt == "csv":
@@ -226,7 +298,7 @@ def results(
     if out is None:
         click.echo(text)
     else:
-        out.write_text(text)
+        write_text(out, text)
         click.echo(f"wrote {out}")
 
 
@@ -274,13 +346,22 @@ VIEWS = ("pareto", "build", "memory", "latency", "order")
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
 @click.option("--y", "y", default="qps", show_default=True, help="pareto: y-axis metric (log).")
+@include_stale_option
 @pass_context
-def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str, y: str) -> None:
+def plot(
+    obj: Context,
+    out: Path | None,
+    view: str,
+    dataset: str | None,
+    x: str,
+    y: str,
+    include_stale: bool,
+) -> None:
     """Draw the common views of the results, per dataset, as PNG and SVG."""
     from annbench import plots
-    from annbench.frame import load_frame
+    from annbench.errors.names import file_stem
 
-    frame = load_frame(obj.results_dir)
+    frame = load_results(obj, include_stale=include_stale)
     if dataset:
         frame = frame[frame["dataset"] == dataset]
     frame = frame[frame["status"] == "ok"]
@@ -297,7 +378,7 @@ def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str,
     if view == "pareto":
         written = plots.plot_pareto(frame, folder, x=x, y=y)
     for name, rows in frame.groupby("dataset", sort=True) if view != "pareto" else []:
-        written += plots.plot_view(rows, view, folder / f"{name}-{view}", name)
+        written += plots.plot_view(rows, view, folder / f"{file_stem(name)}-{view}", name)
     if not written:
         raise UserError(
             f"the results hold nothing for the {view!r} view (single mode for "
@@ -313,10 +394,12 @@ def plot(obj: Context, out: Path | None, view: str, dataset: str | None, x: str,
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default: RESULTS_DIR/report).",
 )
+@include_stale_option
 @pass_context
-def report(obj: Context, out: Path | None) -> None:
+def report(obj: Context, out: Path | None, include_stale: bool) -> None:
     """Write the static HTML report (opens from file://, no network needed)."""
     from annbench.report.builder import build_report
 
-    index = build_report(obj.results_dir, out or obj.results_dir / "report")
+    frame = load_results(obj, include_stale=include_stale, per_query=True)
+    index = build_report(obj.results_dir, out or obj.results_dir / "report", frame=frame)
     click.echo(f"report: {index.resolve()}")

@@ -40,12 +40,18 @@ def annotate_intrinsic(
 
 
 def ensure_intrinsic(
-    path: str | os.PathLike, k: int | None = None, *, progress: bool | None = None
+    path: str | os.PathLike,
+    k: int | None = None,
+    *,
+    progress: bool | None = None,
+    store: bool = True,
 ) -> Dataset:
-    """The dataset at ``path`` with LID for this k, computed and stored in the file if missing."""
+    """The dataset at ``path`` with LID for this k, computed if missing and, with ``store``,
+    written into the file."""
     dataset = load_dataset(path)
     k = lid_k_for(dataset, k)
     if dataset.lid is None or dataset.intrinsic.get("lid_k") != k:
         annotate_intrinsic(dataset, k, progress=progress)
-        write_dataset(Path(path), dataset, overwrite=True)
+        if store:
+            write_dataset(Path(path), dataset, overwrite=True)
     return dataset

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from annbench.errors import UserError
+from annbench.errors.names import check_name, inside
 
 SUFFIX = ".hdf5"
 
@@ -35,8 +36,19 @@ def catalog_entry(name: str) -> dict[str, Any]:
 
 
 def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
-    """Where the dataset called ``name`` lives (or will live) in ``data_dir``."""
-    return Path(data_dir) / f"{name}{SUFFIX}"
+    """Where the dataset called ``name`` lives (or will live) in ``data_dir``: the name is
+    checked (annbench.errors.names) and the path made sure to stay in the folder."""
+    return inside(data_dir, f"{check_name(name, 'dataset name')}{SUFFIX}")
+
+
+def is_path(name: str) -> bool:
+    """Whether a dataset argument names a file rather than a dataset."""
+    return Path(name).suffix in (SUFFIX, ".h5") or os.sep in name
+
+
+def in_data_dir(path: str | os.PathLike, data_dir: str | os.PathLike) -> bool:
+    """Whether ``path`` lies in ``data_dir`` (where annbench may write dataset files)."""
+    return Path(path).resolve().parent == Path(data_dir).resolve()
 
 
 def resolve_dataset(
@@ -44,8 +56,8 @@ def resolve_dataset(
 ) -> Path:
     """The file for ``name``, making or fetching a catalog dataset if it is not there yet."""
     candidate = Path(name)
-    if candidate.suffix in (SUFFIX, ".h5") or os.sep in name:
-        if not candidate.exists():
+    if is_path(name):
+        if not candidate.is_file():
             raise UserError(f"dataset file {candidate} does not exist")
         return candidate
     path = dataset_path(name, data_dir)
@@ -60,9 +72,15 @@ def resolve_dataset(
 
 
 def materialize(
-    name: str, entry: dict[str, Any], data_dir: str | os.PathLike, *, progress: bool | None = None
+    name: str,
+    entry: dict[str, Any],
+    data_dir: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Make (synthetic) or fetch (download) a catalog entry into ``data_dir``."""
+    """Make (synthetic) or fetch (download) a catalog entry into ``data_dir``; with
+    ``overwrite`` the new file replaces an existing one only once it is complete."""
     if entry["kind"] == "synthetic":
         from annbench.datasets.synthetic import make_synthetic
         from annbench.groundtruth import save_with_ground_truth
@@ -74,7 +92,9 @@ def materialize(
             metric=entry.get("metric", "euclidean"),
         )
         dataset.source["catalog_name"] = name
-        return save_with_ground_truth(dataset, dataset_path(name, data_dir), progress=progress)
+        return save_with_ground_truth(
+            dataset, dataset_path(name, data_dir), progress=progress, overwrite=overwrite
+        )
     if entry["kind"] == "embedded":
         from annbench.datasets.wordnet import make_wordnet_minilm
         from annbench.groundtruth import save_with_ground_truth
@@ -82,10 +102,17 @@ def materialize(
         builders = {"wordnet-minilm": make_wordnet_minilm}
         dataset = builders[entry["builder"]](**entry.get("params", {}), progress=progress)
         dataset.source["catalog_name"] = name
-        return save_with_ground_truth(dataset, dataset_path(name, data_dir), progress=progress)
+        return save_with_ground_truth(
+            dataset, dataset_path(name, data_dir), progress=progress, overwrite=overwrite
+        )
     if entry["kind"] == "download":
         return fetch_dataset(
-            entry["url"], name, data_dir, sha256=entry.get("sha256"), progress=progress
+            entry["url"],
+            name,
+            data_dir,
+            sha256=entry.get("sha256"),
+            force=overwrite,
+            progress=progress,
         )
     raise UserError(f"catalog entry {name!r} has unknown kind {entry['kind']!r}")
 
@@ -96,29 +123,41 @@ def fetch_dataset(
     data_dir: str | os.PathLike,
     *,
     sha256: str | None,
+    force: bool = False,
     progress: bool | None = None,
 ) -> Path:
-    """Download an ann-benchmarks-layout file, check that it loads, add missing ground truth."""
-    from annbench.datasets.download import fetch, sha256_of
+    """Download an ann-benchmarks-layout file as dataset ``name``, check that it loads, add
+    missing ground truth. An existing dataset of that name is refused unless ``force`` (or
+    unless ``sha256`` pins exactly the file it was downloaded as: then nothing is fetched);
+    with ``force`` the file is downloaded again and replaces it only once it has been
+    checked."""
+    from annbench.datasets.download import check_url, fetch, sha256_of
     from annbench.datasets.store import dataset_info, load_dataset
     from annbench.groundtruth import save_with_ground_truth
 
+    check_url(url)
     target = dataset_path(name, data_dir)
-    if target.exists() and sha256 and download_sha256(target) == sha256.lower():
-        return target  # already fetched (and perhaps given ground truth since)
-    path = fetch(url, target, sha256, progress=progress)
+    if target.exists() and not force:
+        if sha256 and download_sha256(target) == sha256.lower():
+            return target  # the very file pinned: already fetched
+        raise UserError(f"{target} already exists; pass --force to download it again over it")
+    staging = target.with_name(f".{target.stem}.download{SUFFIX}")
+    path = fetch(url, staging, sha256, progress=progress)
     try:
-        info = dataset_info(path)
-    except UserError as exc:
-        path.unlink()
-        raise UserError(
-            f"downloaded {url} but it is not a usable dataset file ({exc}); removed it"
-        ) from None
-    if info["ground_truth_k"] == 0:
-        dataset = load_dataset(path)
-        dataset.source.update(url=url, download_sha256=sha256_of(path))
-        save_with_ground_truth(dataset, path, overwrite=True, progress=progress)
-    return path
+        try:
+            info = dataset_info(path)
+        except UserError as exc:
+            raise UserError(
+                f"downloaded {url} but it is not a usable dataset file ({exc}); discarded it"
+            ) from None
+        if info["ground_truth_k"] == 0:
+            dataset = load_dataset(path)
+            dataset.source.update(url=url, download_sha256=sha256_of(path))
+            save_with_ground_truth(dataset, path, overwrite=True, progress=progress)
+        os.replace(path, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
 
 
 def download_sha256(path: str | os.PathLike) -> str:

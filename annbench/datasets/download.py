@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from annbench.errors import UserError
+from annbench.errors.files import os_error
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
@@ -97,17 +98,44 @@ def fetch(
             downloader=ResumingDownloader(part, progress),
             progressbar=False,
         )
+    except requests.RequestException as exc:
+        kept = f"; {part.stat().st_size} bytes kept in {part} to resume" if part.exists() else ""
+        raise UserError(f"cannot download {url}: {one_line(exc)}{kept}") from None
     except ValueError as exc:
         if "hash" not in str(exc).lower():
-            raise
+            raise UserError(f"cannot download {url}: {one_line(exc)}") from None
         raise UserError(
             f"checksum mismatch for {url}: expected sha256 {sha256}; the download was discarded "
             "(check the URL and the checksum)"
         ) from None
-    except requests.RequestException as exc:
-        kept = f"; {part.stat().st_size} bytes kept in {part} to resume" if part.exists() else ""
-        raise UserError(f"cannot download {url}: {exc}{kept}") from None
+    except OSError as exc:
+        raise os_error(exc, dest, "download into") from None
     return dest
+
+
+SCHEMES = ("http", "https")
+
+
+def check_url(url: str) -> str:
+    """``url`` when annbench can download it (http or https, with a host); one line if not."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UserError(f"{url!r} is not a URL ({exc})") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise UserError(
+            f"URL {url!r}: scheme {parts.scheme!r} is not supported; annbench downloads over "
+            f"{' and '.join(SCHEMES)} (for a local file use `annbench datasets import` or a path)"
+        )
+    if not parts.netloc:
+        raise UserError(f"URL {url!r} names no host")
+    return url
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from annbench.errors import UserError
+from annbench.errors.files import atomic_path
 
 METRICS = ("euclidean", "angular", "ip")
 FORMAT_VERSION = 1
@@ -94,6 +94,16 @@ class Dataset:
                     f"ground truth shapes {self.neighbors.shape} / {self.distances.shape} "
                     f"do not match {len(self.queries)} queries"
                 )
+            ids = np.asarray(self.neighbors)
+            if not np.issubdtype(ids.dtype, np.integer) and not (
+                np.isfinite(ids).all() and (ids == np.round(ids)).all()
+            ):
+                raise UserError("ground-truth ids must be whole numbers")
+            if ids.size and (ids.min() < 0 or ids.max() >= len(self.base)):
+                raise UserError(
+                    f"ground-truth ids {ids.min():g}..{ids.max():g} fall outside the "
+                    f"{len(self.base)} base vectors (0..{len(self.base) - 1})"
+                )
         for name in ("labels", "lid"):
             values = getattr(self, name)
             if values is not None and values.shape != (len(self.base),):
@@ -120,26 +130,12 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset, *, overwrite: bool 
         raise UserError(f"{path} already exists; pass --force to replace it")
     if dataset.neighbors is None:
         raise UserError(f"refusing to write {path} without ground truth")
-    path.parent.mkdir(parents=True, exist_ok=True)
     base = np.ascontiguousarray(dataset.base, dtype=np.float32)
     queries = np.ascontiguousarray(dataset.queries, dtype=np.float32)
     digest = content_hash(base, queries, dataset.metric)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        _write_h5(Path(tmp), dataset, base, queries, digest)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; others may need to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        _write_h5(tmp, dataset, base, queries, digest)
     return digest
-
-
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
@@ -170,6 +166,8 @@ def _open(path: str | os.PathLike):
     path = Path(path)
     if not path.exists():
         raise UserError(f"dataset file {path} does not exist; make, fetch or import it first")
+    if path.is_dir():
+        raise UserError(f"dataset {path} is a folder, not an HDF5 file")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
@@ -191,10 +189,58 @@ def _metric_of(f, path) -> str:
         point_type = point_type.decode()
     if point_type != "float":
         raise UserError(f"{path} stores point_type {point_type!r}; only 'float' is supported")
-    for key in ("train", "test"):
-        if key not in f:
-            raise UserError(f"{path} has no '{key}' array; not an ann-benchmarks layout file")
+    _check_arrays(f, path)
     return metric
+
+
+NUMERIC_KINDS = "iuf"
+
+
+def _array(f, key: str, path):
+    """The h5py dataset ``key``, refused unless it is a numeric 2-d array."""
+    import h5py
+
+    item = f.get(key)
+    if not isinstance(item, h5py.Dataset):
+        raise UserError(f"{path} has no '{key}' array; not an ann-benchmarks layout file")
+    if item.dtype.kind not in NUMERIC_KINDS:
+        raise UserError(f"{path}: '{key}' holds {item.dtype} values, not numbers; repair the file")
+    if item.ndim != 2:
+        raise UserError(f"{path}: '{key}' has shape {item.shape}, not (rows, columns)")
+    return item
+
+
+def _check_arrays(f, path) -> None:
+    """Shapes and types of the layout's arrays, and ground truth that can be trusted: ids
+    that are whole numbers naming base vectors, distances that are numbers."""
+    train, test = _array(f, "train", path), _array(f, "test", path)
+    if train.shape[1] != test.shape[1]:
+        raise UserError(
+            f"{path}: base vectors have dimension {train.shape[1]}, queries {test.shape[1]}; "
+            "both must match"
+        )
+    if train.shape[0] == 0 or test.shape[0] == 0:
+        raise UserError(f"{path}: needs at least one base vector and one query")
+    if ("neighbors" in f) != ("distances" in f):
+        raise UserError(f"{path}: 'neighbors' and 'distances' must be stored together")
+    if "neighbors" not in f:
+        return
+    neighbors, distances = _array(f, "neighbors", path), _array(f, "distances", path)
+    if neighbors.shape[0] != test.shape[0] or distances.shape != neighbors.shape:
+        raise UserError(
+            f"{path}: ground truth shapes {neighbors.shape} / {distances.shape} do not match "
+            f"its {test.shape[0]} queries"
+        )
+    ids = neighbors[:]
+    if ids.dtype.kind == "f" and not (np.isfinite(ids).all() and (ids == np.round(ids)).all()):
+        raise UserError(f"{path}: 'neighbors' holds ids that are not whole numbers; repair it")
+    if ids.size and (ids.min() < 0 or ids.max() >= train.shape[0]):
+        raise UserError(
+            f"{path}: 'neighbors' holds ids {ids.min():g}..{ids.max():g}, outside the "
+            f"{train.shape[0]} base vectors (0..{train.shape[0] - 1}); repair its ground truth"
+        )
+    if not np.isfinite(distances[:]).all():
+        raise UserError(f"{path}: 'distances' holds NaN or infinite values; repair it")
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:

@@ -125,6 +125,38 @@ def generator_params(name: str) -> dict[str, Any]:
     return {p: v.default for p, v in list(signature.parameters.items())[1:]}
 
 
+def describe_generators() -> list[dict[str, Any]]:
+    """Every generator with its summary and parameters (name, type, default), for listings."""
+    rows = []
+    for name, function in GENERATORS.items():
+        doc = (inspect.getdoc(function) or "").split("\n\n")[0].replace("\n", " ")
+        params = [
+            {"name": key, "type": type(default).__name__, "default": default}
+            for key, default in generator_params(name).items()
+        ]
+        rows.append({"name": name, "summary": doc, "params": params})
+    return rows
+
+
+# bytes per generated component at the peak of making a dataset: float64 draws and
+# intermediates (up to 2 x 8 for manifold's features), the float32 copy, ground truth's blocks
+BYTES_PER_COMPONENT = 24
+
+
+def check_memory(name: str, params: dict[str, Any]) -> None:
+    """Refuse, in one line, a dataset that would not fit in the memory available now."""
+    import psutil
+
+    need = BYTES_PER_COMPONENT * (params["n"] + params["n_queries"]) * params["dim"]
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise UserError(
+            f"generator {name!r} with n={params['n']}, n_queries={params['n_queries']}, "
+            f"dim={params['dim']} needs about {need / 2**30:,.1f} GiB, more than the "
+            f"{available / 2**30:,.1f} GiB available; lower n or dim"
+        )
+
+
 def _generator(name: str) -> Callable[..., Arrays]:
     try:
         return GENERATORS[name]
@@ -152,7 +184,15 @@ def make_synthetic(
     for key in ("n", "n_queries", "dim"):
         if merged[key] < 1:
             raise UserError(f"generator {name!r}: {key} must be >= 1, got {merged[key]}")
-    base, queries, labels = _generator(name)(np.random.default_rng(seed), **merged)
+    check_memory(name, merged)
+    try:
+        base, queries, labels = _generator(name)(np.random.default_rng(seed), **merged)
+    except MemoryError:
+        raise UserError(
+            f"generator {name!r} ran out of memory with {merged}; lower n or dim"
+        ) from None
+    except (ValueError, OverflowError) as exc:
+        raise UserError(f"generator {name!r} refused its parameters {merged}: {exc}") from None
     source = {"generator": name, "params": merged, "seed": seed}
     dataset = Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
     if name in MEASURED:
@@ -163,13 +203,24 @@ def make_synthetic(
 
 
 def _coerce(key: str, default: Any, value: Any) -> Any:
-    """Turn a command-line string into the type of the parameter's default."""
-    if not isinstance(value, str) or isinstance(default, str):
+    """Turn a command-line string into the type of the parameter's default; refuse a value of
+    another type (from a catalog or a spec)."""
+    if not isinstance(value, str):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"parameter {key}: {value!r} is not a number")
+        if not np.isfinite(value):
+            raise UserError(f"parameter {key}: {value!r} is not a finite number")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise UserError(f"parameter {key}: {value!r} is not a whole number")
+        return int(value) if isinstance(default, int) else float(value)
+    if isinstance(default, str):
         return value
     try:
         number = float(value)
     except ValueError:
         raise UserError(f"parameter {key}: cannot read {value!r} as a number") from None
+    if not np.isfinite(number):
+        raise UserError(f"parameter {key}: {value!r} is not a finite number")
     if isinstance(default, int):
         if not number.is_integer():
             raise UserError(f"parameter {key}: {value!r} is not a whole number")

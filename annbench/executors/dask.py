@@ -23,14 +23,17 @@ from pathlib import Path
 
 from annbench.errors import UserError
 from annbench.plan import Job
-from annbench.results import result_path
+from annbench.errors.files import write_bytes
+from annbench.results import commit_result, staging_path
 
 RESOURCE = "annbench"
 WORKER_ENV = "ANNBENCH_DASK_WORKER"
 
 
 def run_job_remotely(job_json: str) -> bytes:
-    """The Dask task: run one job in a subprocess on this worker, return the result file."""
+    """The Dask task: run one job in a guarded subprocess on this worker, return the result
+    file. The task polls its own state while the job runs: once Dask cancels it (the client
+    cancelled it, or went away), the job's whole process tree is killed."""
     from distributed import get_worker
 
     from annbench.executors import process
@@ -43,9 +46,25 @@ def run_job_remotely(job_json: str) -> bytes:
             f"filecache::{job.dataset_path}", filecache={"cache_storage": tempfile.gettempdir()}
         )
         job = dataclasses.replace(job, dataset_path=local)
-    os.environ[WORKER_ENV] = get_worker().address  # recorded in the result's manifest
+    worker = get_worker()
+    os.environ[WORKER_ENV] = worker.address  # recorded in the result's manifest
     with tempfile.TemporaryDirectory(prefix="annbench-dask-") as folder:
-        return process.run(job, Path(folder)).read_bytes()
+        path = process.run(job, Path(folder), should_stop=_cancelled(worker))
+        return path.read_bytes()
+
+
+def _cancelled(worker):
+    """A poll that says whether the task running in this thread has been cancelled."""
+    key = worker.get_current_task()
+
+    def cancelled() -> bool:
+        task = worker.state.tasks.get(key)
+        return task is None or task.state in GONE
+
+    return cancelled
+
+
+GONE = ("cancelled", "released", "forgotten")
 
 
 def connect(scheduler: str | None):
@@ -83,6 +102,7 @@ def run_many(
 
     results_dir = Path(results_dir)
     client = connect(scheduler)
+    futures = {}
     try:
         futures = {
             client.submit(
@@ -102,17 +122,27 @@ def run_many(
                 yield job, record_failure(results_dir, job, f"dask: {one_line(exc)}")
                 continue
             yield job, _store(results_dir, job, payload)
+    except BaseException:
+        # SIGTERM, Ctrl-C, or the caller stopped: the running tasks see the cancellation and
+        # kill their jobs' process trees
+        client.cancel(list(futures), force=True)
+        raise
     finally:
+        cluster = client.cluster
         client.close()
+        if cluster is not None and scheduler is None:
+            cluster.close()
 
 
 def _store(results_dir: Path, job: Job, payload: bytes) -> Path:
-    path = result_path(results_dir, job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(payload)
-    os.replace(partial, path)
-    return path
+    """Commit a result file that came back from a worker (a failure never replaces a good
+    result)."""
+    staged = staging_path(results_dir, job)
+    try:
+        write_bytes(staged, payload)
+        return commit_result(results_dir, job, staged)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def run(job: Job, results_dir: str | Path, **_: object) -> Path:

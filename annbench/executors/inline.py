@@ -8,6 +8,11 @@ from annbench.plan import Job
 
 
 def run(job: Job, results_dir: str | Path) -> Path:
+    from annbench.results import commit_result, staging_path
     from annbench.worker import run_job
 
-    return run_job(job, results_dir)
+    staged = staging_path(results_dir, job)
+    try:
+        return commit_result(results_dir, job, run_job(job, staged))
+    finally:
+        staged.unlink(missing_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ import numpy as np
 
 from annbench.analysis import pareto_front, qps_at_recall
 from annbench.errors import UserError
+from annbench.errors.files import ensure_folder, write_text
+from annbench.errors.names import file_stem
 
 RECALL_TARGETS = (0.90, 0.95, 0.99)
 VIEW_CAPTIONS = {
@@ -37,7 +38,7 @@ POINT_COLUMNS = [
     ("seed", "seed"),
     ("recall", "recall"),
     ("QPS", "qps"),
-    ("QPS 95% CI", None),
+    ("QPS range", None),
     ("CV", "cv"),
     ("p99 ms", "latency_p99_ms"),
     ("build s", "build_time_s"),
@@ -63,17 +64,19 @@ def _templates():
     )
 
 
-def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write the report for every result under ``results_dir``; return the index page."""
-    from annbench.frame import load_frame
+def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, frame=None) -> Path:
+    """Write the report for the results under ``results_dir`` (or for ``frame``, loaded with
+    ``load_frame(..., per_query=True)``) into ``out_dir``; return the index page."""
+    if frame is None:
+        from annbench.frame import load_frame
 
-    frame = load_frame(results_dir, per_query=True)
+        frame = load_frame(results_dir, per_query=True)
     if frame.empty:
         raise UserError(f"no results in {results_dir}; run `annbench run` first")
     out = Path(out_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    ensure_folder(out / "figures")
     for asset in ("style.css", "sort.js"):
-        shutil.copyfile(HERE / asset, out / asset)
+        write_text(out / asset, (HERE / asset).read_text())
     templates = _templates()
     common = {
         "root": "",
@@ -81,14 +84,14 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
     }
     datasets = []
     for name, rows in frame.groupby("dataset", sort=True):
-        page = f"dataset-{_slug(name)}.html"
+        page = f"dataset-{file_stem(name)}.html"
         description = _describe(rows)
         context = {
             **common,
             "title": name,
             "name": name,
             "description": description,
-            "figures": _dataset_figures(rows, out, _slug(name)),
+            "figures": _dataset_figures(rows, out, file_stem(name)),
             "columns": [title for title, _ in POINT_COLUMNS],
             "rows": _point_rows(rows),
             "failures": [
@@ -96,26 +99,24 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> 
                 for _, r in rows[rows["status"] != "ok"].drop_duplicates("run_id").iterrows()
             ],
         }
-        (out / page).write_text(templates.get_template("dataset.html.j2").render(context))
+        write_text(out / page, templates.get_template("dataset.html.j2").render(context))
         datasets.append(
             {"name": name, "page": page, "description": description, "summary": _summary(rows)}
         )
-    index = out / "index.html"
-    index.write_text(
-        templates.get_template("index.html.j2").render(
-            {**common, "title": "summary", "datasets": datasets, "targets": RECALL_TARGETS}
-        )
-    )
-    (out / "environment.html").write_text(
+    write_text(
+        out / "environment.html",
         templates.get_template("environment.html.j2").render(
             {**common, "title": "environment", "manifests": _manifests(results_dir)}
-        )
+        ),
+    )
+    index = out / "index.html"
+    write_text(
+        index,
+        templates.get_template("index.html.j2").render(
+            {**common, "title": "summary", "datasets": datasets, "targets": RECALL_TARGETS}
+        ),
     )
     return index
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _describe(rows) -> str:
@@ -158,8 +159,8 @@ def _point_rows(rows) -> list[list[str]]:
         for title, column in POINT_COLUMNS:
             if title == "★":
                 cells.append("★" if index in on_front else "")
-            elif title == "QPS 95% CI":
-                cells.append(f"{_number(row['qps_ci_low'])}–{_number(row['qps_ci_high'])}")
+            elif title == "QPS range":
+                cells.append(_qps_range(row))
             elif column == "index_memory_bytes":
                 value = row[column]
                 cells.append(_number(value / 1e6, 1) if value == value and value else "–")
@@ -169,6 +170,15 @@ def _point_rows(rows) -> list[list[str]]:
                 cells.append("" if row[column] is None else str(row[column]))
         table.append(cells)
     return table
+
+
+def _qps_range(row) -> str:
+    """95% interval where enough passes stand behind one, else slowest-fastest pass."""
+    if np.isfinite(row["qps_ci_low"]):
+        return f"{_number(row['qps_ci_low'])}–{_number(row['qps_ci_high'])} (95% CI)"
+    if row["repeats"] < 2 or not np.isfinite(row["qps_min"]):
+        return "–"
+    return f"{_number(row['qps_min'])}–{_number(row['qps_max'])} (min–max)"
 
 
 def _figure(paths: list[Path], out: Path, caption: str) -> dict[str, str]:
@@ -213,7 +223,10 @@ def _manifests(results_dir) -> list[dict[str, Any]]:
 
     seen: dict[str, dict[str, Any]] = {}
     for path in result_files(results_dir):
-        environment = read_environment(path)
+        try:
+            environment = read_environment(path)
+        except (OSError, ValueError, KeyError):
+            continue  # not a result file; load_frame has said so already
         environment = {k: v for k, v in environment.items() if k != "cpu_affinity"}
         key = json.dumps(environment, sort_keys=True, default=str)
         seen.setdefault(key, environment)

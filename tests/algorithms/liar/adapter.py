@@ -20,4 +20,10 @@ class Liar(Adapter):
             ids[:, 1] = ids[:, 0]
         elif lie == "wrong_shape":
             return ids[:, :-1], distances[:, :-1]
+        elif lie == "nan_distance":
+            distances[0, 3] = np.nan
+        elif lie == "descending":
+            distances[:] = np.arange(k, 0, -1, dtype=np.float32)
+        elif lie == "ties":  # equal distances are ascending (non-strictly): not a lie
+            distances[:] = 1.0
         return ids, distances  # perfect_distances: well-formed ids, claimed distances all zero

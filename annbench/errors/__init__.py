@@ -9,6 +9,19 @@ class UserError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
+class NewerFormat(UserError):
+    """A file written by a newer annbench: never skipped, since results would go missing."""
+
+
+class Stopped(BaseException):
+    """A signal (SIGTERM) asked annbench to stop. Like KeyboardInterrupt it is no Exception,
+    so code that contains adapter failures does not swallow it."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
 class AdapterError(Exception):
     """An adapter misbehaved (crashed, returned malformed output, unsupported metric)."""
 
