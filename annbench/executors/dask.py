@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from annbench.errors import UserError
-from annbench.plan import Job
 from annbench.errors.files import write_bytes
+from annbench.plan import Job
 from annbench.results import commit_result, staging_path
 
 RESOURCE = "annbench"
