@@ -176,3 +176,47 @@ def test_sharded_ground_truth_equals_single_machine(tmp_path, make_dataset):
             ids, distances = sharded_exact_knn(path, client, k=100, shards=3)
         assert np.array_equal(ids, dataset.neighbors), metric
         np.testing.assert_allclose(distances, dataset.distances, rtol=1e-6, atol=1e-6)
+
+
+def _job_processes(run_id: str) -> list[int]:
+    """Processes whose command line names the job (its guard and its worker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                state = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[0]
+            except OSError:
+                continue
+            if run_id.encode() in cmdline and state != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_cancelled_task_kills_its_jobs_process_tree(
+    tmp_path, cluster, make_dataset, test_adapters
+):
+    from distributed import Client
+
+    from annbench.executors.dask import RESOURCE, run_job_remotely
+
+    experiment = parse_experiment(
+        {
+            "datasets": [str(make_dataset())],
+            "timeout": 900,
+            "adapters": [{"name": "sleepy", "build": {"seconds": [600]}}],
+        }
+    )
+    (job,) = expand(experiment, tmp_path / "datasets")
+    with Client(cluster["address"], timeout="20s") as client:
+        future = client.submit(run_job_remotely, job.to_json(), resources={RESOURCE: 1}, pure=False)
+        assert _wait_until(lambda: len(_job_processes(job.run_id)) >= 2, 60)
+        client.cancel(future, force=True)
+        assert _wait_until(lambda: not _job_processes(job.run_id), 15), _job_processes(job.run_id)

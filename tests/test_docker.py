@@ -7,6 +7,10 @@ fail instead, so a broken set-up cannot pass silently.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -169,3 +173,45 @@ def test_without_an_engine_docker_executor_says_so_in_one_line(
     assert "no Docker engine is reachable" in err
     status, out, err = cli("--results-dir", tmp_path / "r", "run", spec)  # process still works
     assert status == 0, err
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_container_dies_and_is_removed_with_annbench(
+    tmp_path, engine, test_images, make_dataset, test_adapters, how
+):
+    """SIGKILL (annbench gets no say: the engine closes the guard's stdin) or SIGTERM (annbench
+    removes the container itself): within seconds no container of the sweep is left."""
+    import yaml
+
+    from annbench.executors.docker import LABEL
+
+    spec = tmp_path / "spec.yml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "datasets": [str(make_dataset())],
+                "adapters": [{"name": "sleepy", "build": {"seconds": [600]}}],
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "annbench.cli", "--results-dir", str(tmp_path / "r")]
+        + ["run", str(spec), "--executor", "docker"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def ours():
+        return engine.containers.list(all=True, filters={"label": LABEL})
+
+    deadline = time.monotonic() + 60
+    while not ours() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ours(), "the container never started"
+    os.killpg(proc.pid, how)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not ours()

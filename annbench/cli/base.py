@@ -42,11 +42,15 @@ def cli(ctx: click.Context, data_dir: Path, results_dir: Path) -> None:
     ctx.obj = Context(data_dir, results_dir)
 
 
-def int_list(text: str) -> list[int]:
+def int_list(text: str, minimum: int = 1) -> list[int]:
+    """A comma-separated list of integers, each at least ``minimum``, at least one."""
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"{text!r} is not a comma-separated list of integers") from None
+    if not values or min(values) < minimum:
+        raise UserError(f"{text!r} must list integers >= {minimum}")
+    return values
 
 
 def fraction(text: str) -> float:

@@ -6,6 +6,7 @@ import click
 
 from annbench.cli.base import Context, cli, int_list, pass_context
 from annbench.errors import UserError
+from annbench.errors.files import write_text
 
 
 @cli.group()
@@ -15,10 +16,16 @@ def experiment() -> None:
 
 @experiment.command("order")
 @click.argument("dataset")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per order.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=2),
+    default=3,
+    show_default=True,
+    help="Seeds per order (2 or more: a confidence interval needs them).",
+)
 @click.option("--orders", help="Comma-separated orders (default: every applicable one).")
 @click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
-@click.option("--k", type=int, default=10, show_default=True)
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
     "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
 )
@@ -37,8 +44,6 @@ def experiment_order(
     from annbench.experiments import order_experiment, run_study, study_path
     from annbench.plots import plot_order_effect
 
-    if seeds < 2:
-        raise UserError("--seeds must be at least 2 for a confidence interval")
     chosen = [o.strip() for o in orders.split(",")] if orders else None
     study = order_experiment(
         dataset, obj.data_dir, seeds=seeds, orders=chosen, k=k, ef_search=int_list(ef_search)
@@ -48,8 +53,7 @@ def experiment_order(
     if table.empty:
         raise UserError("every run of the study failed; see `annbench results`")
     stem = study_path(obj.results_dir, f"order-{table['dataset'].iloc[0]}")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(stem.with_suffix(".csv"), index=False)
+    write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(
         "gap_pp: recall minus random's, in percentage points; beyond_ci: the gap exceeds "
@@ -69,11 +73,13 @@ def experiment_order(
     default="subspace",
     show_default=True,
 )
-@click.option("--ambient", type=int, default=128, show_default=True, help="Ambient dimension D.")
-@click.option("--n", type=int, default=20_000, show_default=True)
-@click.option("--n-queries", type=int, default=500, show_default=True)
-@click.option("--noise", type=float, default=0.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--ambient", type=click.IntRange(min=1), default=128, show_default=True, help="Ambient D."
+)
+@click.option("--n", type=click.IntRange(min=2), default=20_000, show_default=True)
+@click.option("--n-queries", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--noise", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
 @click.option(
     "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
@@ -124,8 +130,7 @@ def experiment_intrinsic_dim(
     frame = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
     table = dimension_table(frame, obj.data_dir)
     stem = study_path(obj.results_dir, f"intrinsic-dim-{generator}-D{ambient}-n{n}")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(stem.with_suffix(".csv"), index=False)
+    write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in [stem.with_suffix(".csv"), *plot_recall_vs_dimension(table, stem)]:
         click.echo(f"wrote {path}")
