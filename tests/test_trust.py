@@ -656,3 +656,28 @@ def test_a_baseline_adapter_missing_now_fails_the_gate_unless_allowed(tmp_path, 
     assert status == 0, out + err
     assert f"{len(missing)} skipped" in out
     _one_line_refusal(cli, *gate, "--allow-missing", "nope", contains="not in the baseline")
+
+
+def test_the_example_workflow_installs_every_library_its_baseline_gates():
+    """On a clean runner the example workflow must not pass the gate by absence: every adapter
+    the committed baseline gates has its library among what the workflow installs."""
+    import re
+
+    import tomllib
+
+    from annbench.adapters.registry import discover
+
+    root = Path(__file__).resolve().parents[1]
+    workflow = (root / ".github" / "workflows" / "annbench-check.yml").read_text()
+    extras = re.search(r"pip install -e '\.\[([a-z,]+)\]'", workflow)
+    assert extras, "the workflow installs annbench with extras"
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in extras[1].split(","):
+        wanted += project["optional-dependencies"][extra]
+    installed = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in wanted}
+    baseline = json.loads((root / "benchmarks" / "baseline-smoke.json").read_text())
+    gated = {point["key"]["adapter"] for point in baseline["points"]}
+    specs = discover()
+    missing = {name: specs[name].library for name in gated if specs[name].library not in installed}
+    assert not missing, f"the workflow does not install what these adapters need: {missing}"

@@ -76,8 +76,10 @@ class Dataset:
                 f"base has dimension {self.base.shape[1]} but queries have "
                 f"{self.queries.shape[1]}; both must match"
             )
-        if len(self.base) == 0 or len(self.queries) == 0:
-            raise UserError("a dataset needs at least one base vector and one query")
+        if len(self.base) == 0 or len(self.queries) == 0 or self.base.shape[1] == 0:
+            raise UserError(
+                "a dataset needs at least one base vector and one query, of dimension 1 or more"
+            )
         for name in ("base", "queries"):
             finite = np.isfinite(getattr(self, name)).all(axis=1)
             if not finite.all():
@@ -219,8 +221,10 @@ def _check_arrays(f, path) -> None:
             f"{path}: base vectors have dimension {train.shape[1]}, queries {test.shape[1]}; "
             "both must match"
         )
-    if train.shape[0] == 0 or test.shape[0] == 0:
-        raise UserError(f"{path}: needs at least one base vector and one query")
+    if train.shape[0] == 0 or test.shape[0] == 0 or train.shape[1] == 0:
+        raise UserError(
+            f"{path}: needs at least one base vector and one query, of dimension 1 or more"
+        )
     if ("neighbors" in f) != ("distances" in f):
         raise UserError(f"{path}: 'neighbors' and 'distances' must be stored together")
     if "neighbors" not in f:

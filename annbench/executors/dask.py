@@ -16,6 +16,7 @@ fsspec into a worker-local cache.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -80,6 +81,9 @@ def connect(scheduler: str | None):
             threads_per_worker=1,
             resources={RESOURCE: 1},
             dashboard_address=":0",
+            # the cluster is annbench's own: its shutdown chatter (a heartbeat that meets a
+            # closing scheduler, with a traceback) is not the user's business
+            silence_logs=logging.CRITICAL,
         )
         return Client(cluster)
     try:
