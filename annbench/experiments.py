@@ -132,4 +132,7 @@ def dimension_table(frame, data_dir: str | os.PathLike):
 
 
 def study_path(results_dir: str | os.PathLike, name: str) -> Path:
-    return Path(results_dir) / "studies" / name
+    """Where a study writes its table and figures (a file stem, inside the results folder)."""
+    from annbench.errors.names import file_stem, inside
+
+    return inside(results_dir, "studies", file_stem(name))

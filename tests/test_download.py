@@ -532,3 +532,40 @@ def test_cli_fetch_prints_a_hash_that_can_be_pinned(
 
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "b" / "remote.hdf5").exists()
+
+
+def test_fetch_refuses_an_existing_name_and_with_force_really_downloads(
+    server: FileServer, tmp_path: Path
+) -> None:
+    """`fetch URL --name EXISTING` once printed that it wrote the file while it kept the old
+    one and downloaded nothing. Now: refused without --force; with it, a real download."""
+    from annbench.datasets.store import load_dataset
+
+    old, old_base, *_ = ann_benchmarks_bytes(tmp_path, with_ground_truth=True, seed=1)
+    new, new_base, *_ = ann_benchmarks_bytes(tmp_path, with_ground_truth=True, seed=2)
+    data_dir = tmp_path / "data"
+    first, second = server.add("old.hdf5", old), server.add("new.hdf5", new)
+    assert main(["--data-dir", str(data_dir), "datasets", "fetch", first, "--name", "mine"]) == 0
+    kept = (data_dir / "mine.hdf5").read_bytes()
+
+    assert main(["--data-dir", str(data_dir), "datasets", "fetch", second, "--name", "mine"]) == 2
+    assert (data_dir / "mine.hdf5").read_bytes() == kept and not server.gets("new.hdf5")
+
+    command = ["--data-dir", str(data_dir), "datasets", "fetch", second, "--name", "mine"]
+    assert main([*command, "--force"]) == 0
+    assert len(server.gets("new.hdf5")) == 1
+    assert np.array_equal(load_dataset(data_dir / "mine.hdf5").base, new_base)
+    assert sorted(p.name for p in data_dir.iterdir()) == ["mine.hdf5"]  # nothing left beside
+
+
+def test_a_forced_fetch_that_fails_keeps_the_dataset_there(server: FileServer, tmp_path: Path):
+    good, *_ = ann_benchmarks_bytes(tmp_path, with_ground_truth=True)
+    data_dir = tmp_path / "data"
+    url = server.add("good.hdf5", good)
+    assert main(["--data-dir", str(data_dir), "datasets", "fetch", url, "--name", "mine"]) == 0
+    kept = (data_dir / "mine.hdf5").read_bytes()
+    broken = server.add("broken.hdf5", b"not an hdf5 file at all")
+    command = ["--data-dir", str(data_dir), "datasets", "fetch", broken, "--name", "mine"]
+    assert main([*command, "--force"]) == 2
+    assert (data_dir / "mine.hdf5").read_bytes() == kept
+    assert sorted(p.name for p in data_dir.iterdir()) == ["mine.hdf5"]

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from annbench.errors import UserError
-from annbench.errors.files import os_error
+from annbench.errors.files import ensure_folder, os_error
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
@@ -86,7 +86,7 @@ def fetch(
     import requests
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(dest.parent)
     part = dest.with_name(dest.name + ".part")
     known_hash = f"sha256:{sha256.lower()}" if sha256 else None
     try:

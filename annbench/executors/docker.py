@@ -20,6 +20,7 @@ import os
 import threading
 from pathlib import Path
 
+from annbench.errors.files import ensure_folder
 from annbench.executors import guard
 from annbench.executors.process import GRACE_S, failure_reason, record_failure
 from annbench.plan import Job
@@ -57,7 +58,7 @@ def run(
     image = adapter_image(engine, job.adapter)
     results_dir = Path(results_dir).resolve()
     staged = staging_path(results_dir, job)
-    staged.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(staged.parent)
     inside = staged.relative_to(results_dir)
     limits = {}
     if cpuset:

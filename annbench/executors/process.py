@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from annbench.errors.files import ensure_folder
 from annbench.executors import guard
 from annbench.plan import Job
 from annbench.results import RunResult, commit_result, staging_path, store_result
@@ -43,7 +44,7 @@ def run(
     is killed and ``Cancelled`` raised. Any exception here (KeyboardInterrupt, annbench's
     SIGTERM) kills the job's tree before it propagates; nothing partial is stored."""
     staged = staging_path(results_dir, job)
-    staged.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(staged.parent)
     command = [
         *guard_command(job.timeout_s),
         *[sys.executable, "-m", "annbench.worker", str(staged), "--job", job.to_json()],
