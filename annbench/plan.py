@@ -337,7 +337,7 @@ def expand(
     Every adapter and parameter value is checked before any dataset is made or read; a job
     listed twice (the same run id) runs once."""
     from annbench.adapters.registry import discover
-    from annbench.datasets.catalog import resolve_dataset
+    from annbench.datasets.catalog import existing_dataset, resolve_dataset
 
     registry = discover()
     chosen = []
@@ -350,19 +350,26 @@ def expand(
         query = _override(spec, entry["query"], "query", warn)
         chosen.append((spec, build, query, entry.get("seeds", experiment.seeds)))
 
-    jobs: dict[str, Job] = {}
+    # every dataset present is checked before any is made or written to (its LID stored), so
+    # that a refusal leaves the data folder as it was
+    present = {name: existing_dataset(name, data_dir) for name in experiment.datasets}
     names: dict[str, str] = {}
+    for name, path in present.items():
+        if path is not None:
+            _check_dataset(path, name, experiment, chosen, data_dir, names)
+    jobs: dict[str, Job] = {}
+    names.clear()
     for name in experiment.datasets:
-        path = resolve_dataset(name, data_dir, progress=progress)
-        info = _checked_info(path, name, experiment, data_dir, progress)
-        digest = digest_of(path)
-        _check_unique(info["name"], path, digest, names, data_dir)
+        path = present[name] or resolve_dataset(name, data_dir, progress=progress)
+        info = _check_dataset(path, name, experiment, chosen, data_dir, names)
+        if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
+            from annbench.datasets.annotate import ensure_intrinsic
+            from annbench.datasets.store import dataset_info
+
+            ensure_intrinsic(path, progress=progress)
+            info = dataset_info(path)
+        digest = names[info["name"]]
         for spec, build, query, seeds in chosen:
-            if info["metric"] not in spec.metrics:
-                raise UserError(
-                    f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
-                    f"dataset {name!r}; remove one of them from the experiment"
-                )
             for build_point, threads, order, seed in itertools.product(
                 grid_points(build), experiment.build_threads, experiment.orders, seeds
             ):
@@ -422,11 +429,17 @@ def _check_unique(
         )
 
 
-def _checked_info(
-    path: Path, name: str, experiment: Experiment, data_dir: str | os.PathLike, progress
+def _check_dataset(
+    path: Path,
+    name: str,
+    experiment: Experiment,
+    chosen: list,
+    data_dir: str | os.PathLike,
+    names: dict[str, str],
 ) -> dict[str, Any]:
-    """The dataset's info after checking k and the orders' needs (computing LID if needed)."""
-    from annbench.datasets.annotate import ensure_intrinsic
+    """The dataset's info, once the file, k, the orders' needs, the adapters' metrics and the
+    name are known to fit the experiment (``names``: name -> content hash seen so far)."""
+    from annbench.datasets.catalog import in_data_dir
     from annbench.datasets.store import dataset_info
 
     info = dataset_info(path)
@@ -441,16 +454,19 @@ def _checked_info(
             f"insertion order {', '.join(label_orders)} needs labels, and dataset {name!r} has "
             "none; drop those orders or use a dataset with labels (e.g. blobs)"
         )
-    if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
-        from annbench.datasets.catalog import in_data_dir
-
-        if not in_data_dir(path, data_dir):
+    needs_lid = NEEDS_LID & set(experiment.orders) and not info["has_lid"]
+    if needs_lid and not in_data_dir(path, data_dir):
+        raise UserError(
+            f"insertion orders by LID need the LID stored in {path}, which lies outside "
+            f"the data folder {data_dir}; annbench writes only there: copy the file in"
+        )
+    for spec, *_ in chosen:
+        if info["metric"] not in spec.metrics:
             raise UserError(
-                f"insertion orders by LID need the LID stored in {path}, which lies outside "
-                f"the data folder {data_dir}; annbench writes only there: copy the file in"
+                f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
+                f"dataset {name!r}; remove one of them from the experiment"
             )
-        ensure_intrinsic(path, progress=progress)
-        info = dataset_info(path)
+    _check_unique(info["name"], path, digest_of(path), names, data_dir)
     return info
 
 

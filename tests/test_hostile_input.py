@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annbench.cli import main
@@ -114,6 +114,19 @@ def specs(draw):
 encodings = st.sampled_from(["yaml"] * 7 + ["latin-1 bytes", "truncated", "folder"])
 
 # --- dataset-file pieces ---------------------------------------------------------------------
+
+
+GOOD_FILE = {
+    "n": 30,
+    "nq": 3,
+    "dim": 4,
+    "query_dim": 4,
+    "kind": "float32",
+    "gt": "good",
+    "metric": "euclidean",
+    "not_hdf5": False,
+    "name": "gen",
+}
 
 
 @st.composite
@@ -218,6 +231,16 @@ def _write_spec(path: Path, spec: dict, encoding: str) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(spec=specs(), encoding=encodings, dataset=dataset_files())
+@example(  # found by this test: LID was stored in 'tiny' before 'gen' was refused
+    spec={"datasets": ["tiny", "gen"], "adapters": ["faiss-flat"], "orders": ["lid-asc"]},
+    encoding="yaml",
+    dataset={**GOOD_FILE, "not_hdf5": True},
+)
+@example(  # found by this test: a base of dimension 0 crashed the content hash
+    spec={"datasets": ["gen"], "adapters": ["faiss-flat"]},
+    encoding="yaml",
+    dataset={**GOOD_FILE, "dim": 0},
+)
 def test_any_spec_and_dataset_file_gives_0_1_or_2_and_a_refusal_changes_nothing(
     prepared, capsys, spec, encoding, dataset
 ):

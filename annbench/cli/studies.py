@@ -18,7 +18,7 @@ def experiment() -> None:
 @click.argument("dataset")
 @click.option(
     "--seeds",
-    type=click.IntRange(min=2),
+    type=int,
     default=3,
     show_default=True,
     help="Seeds per order (2 or more: a confidence interval needs them).",
@@ -44,6 +44,8 @@ def experiment_order(
     from annbench.experiments import order_experiment, run_study, study_path
     from annbench.plots import plot_order_effect
 
+    if seeds < 2:
+        raise UserError("--seeds must be at least 2 for a confidence interval")
     chosen = [o.strip() for o in orders.split(",")] if orders else None
     study = order_experiment(
         dataset, obj.data_dir, seeds=seeds, orders=chosen, k=k, ef_search=int_list(ef_search)

@@ -51,6 +51,21 @@ def in_data_dir(path: str | os.PathLike, data_dir: str | os.PathLike) -> bool:
     return Path(path).resolve().parent == Path(data_dir).resolve()
 
 
+def existing_dataset(name: str, data_dir: str | os.PathLike) -> Path | None:
+    """The file ``name`` resolves to when it exists; None for a catalog dataset not made or
+    fetched yet; one line for anything else."""
+    candidate = Path(name)
+    if is_path(name):
+        if not candidate.is_file():
+            raise UserError(f"dataset file {candidate} does not exist")
+        return candidate
+    path = dataset_path(name, data_dir)
+    if path.exists():
+        return path
+    catalog_entry(name)  # refuses an unknown name
+    return None
+
+
 def resolve_dataset(
     name: str, data_dir: str | os.PathLike, *, create: bool = True, progress: bool | None = None
 ) -> Path:
