@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annbench.adapters.params import checked_grid
+from annbench.adapters.params import checked_grid, checked_list
 from annbench.errors import UserError, refuse_unknown_keys
 from annbench.errors.files import read_yaml
 from annbench.errors.names import check_name
@@ -211,18 +211,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _listed(value: Any, key: str, where: str, warn: Warn | None, check) -> list[Any]:
     """A spec list: at least one entry, each checked, duplicates dropped with a warning."""
-    values = _as_list(value)
-    if not values:
-        raise UserError(f"{where}: '{key}' must list at least one entry")
-    kept: list[Any] = []
-    for item in values:
-        item = check(item, f"{where}: '{key}'")
-        if item in kept:
-            if warn:
-                warn(f"{where}: '{key}' lists {item!r} twice; running it once")
-            continue
-        kept.append(item)
-    return kept
+    return checked_list(value, check, f"{where}: '{key}'", warn)
 
 
 def _dataset_entry(value: Any, where: str) -> str:

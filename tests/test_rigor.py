@@ -201,7 +201,7 @@ def test_bad_seeds_are_refused(seeds, level):
     raw = {"datasets": ["x"], "adapters": [{"name": "hnswlib", "seeds": seeds}]}
     if level == "experiment":
         raw = {"datasets": ["x"], "adapters": ["hnswlib"], "seeds": seeds}
-    expected = "must list at least one entry" if not seeds else "takes non-negative integers"
+    expected = "the list is empty" if not seeds else "takes non-negative integers"
     with pytest.raises(UserError, match=f"'seeds'.* {expected}"):
         parse_experiment(raw)
 

@@ -85,6 +85,20 @@ def write_spec(path: Path, spec: dict) -> Path:
     return path
 
 
+def stored_run(tmp_path: Path, cli, make_dataset, *, baseline: bool = False) -> Path:
+    """A results folder holding one good faiss-flat run (and ``baseline.json`` beside it)."""
+    spec = write_spec(
+        tmp_path / "spec.yml",
+        {"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["faiss-flat"]},
+    )
+    results = tmp_path / "results"
+    assert cli("--results-dir", results, "run", spec)[0] == 0
+    if baseline:
+        out = tmp_path / "baseline.json"
+        assert cli("--results-dir", results, "baseline", "save", "--out", out)[0] == 0
+    return results
+
+
 def leftovers(results: Path) -> list[Path]:
     return [p for p in results.rglob("*") if p.name.endswith((".staging", ".partial", ".tmp"))]
 
@@ -378,14 +392,14 @@ def _one_line_refusal(cli, *args, contains: str = "") -> str:
     [
         ({"adapters": [{"name": "hnswlib", "build": {"M": ["sixteen"]}}]}, "'M': 'sixteen'"),
         ({"adapters": [{"name": "hnswlib", "build": {"M": [1]}}]}, "'M': 1 is not an integer >= 2"),
-        ({"adapters": [{"name": "hnswlib", "query": {"ef": []}}]}, "the grid is empty"),
+        ({"adapters": [{"name": "hnswlib", "query": {"ef": []}}]}, "the list is empty"),
         ({"k": True}, "'k' must be an integer >= 1"),
         ({"timeout": 0}, "'timeout' must be a finite number"),
         ({"timeout": -5}, "'timeout' must be a finite number"),
         ({"timeout": float("nan")}, "'timeout' must be a finite number"),
         ({"warmup": -1}, "'warmup' must be an integer >= 0"),
         ({"repeats": 2.5}, "'repeats' must be an integer >= 1"),
-        ({"orders": []}, "'orders' must list at least one entry"),
+        ({"orders": []}, "'orders': the list is empty"),
         ({"modes": ["fast"]}, "unknown mode 'fast'"),
         ({"datasets": ["a b"]}, "dataset name 'a b'"),
         ({"datasets": ["../up"]}, "dataset file ../up does not exist"),
@@ -414,7 +428,7 @@ def test_duplicate_grid_values_run_once_with_a_warning(tmp_path, cli, make_datas
     )
     status, out, err = cli("--results-dir", tmp_path / "results", "run", spec)
     assert status == 0, err
-    assert "duplicate value 8 dropped" in err and "lists 0 twice" in err
+    assert "'M': duplicate value 8 dropped" in err and "'seeds': duplicate value 0" in err
     assert out.startswith("1 jobs")
     assert len(result_files(tmp_path / "results")) == 1
 
@@ -473,17 +487,11 @@ def test_dataset_files_are_checked_when_loaded(tmp_path, cli, problem, contains)
 
 
 def test_unwritable_outputs_are_one_line(tmp_path, cli, make_dataset):
-    spec = write_spec(
-        tmp_path / "spec.yml",
-        {"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["faiss-flat"]},
-    )
-    results = tmp_path / "results"
-    assert cli("--results-dir", results, "run", spec)[0] == 0
+    results = stored_run(tmp_path, cli, make_dataset, baseline=True)
+    baseline, spec = tmp_path / "baseline.json", tmp_path / "spec.yml"
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     inside = blocker / "out"
-    baseline = tmp_path / "baseline.json"
-    assert cli("--results-dir", results, "baseline", "save", "--out", baseline)[0] == 0
     for command in (
         ("report", "--out", inside),
         ("plot", "--out", inside),
@@ -508,14 +516,8 @@ def test_unwritable_outputs_are_one_line(tmp_path, cli, make_dataset):
     ],
 )
 def test_check_with_a_malformed_baseline_exits_2_not_1(tmp_path, cli, make_dataset, damage):
-    spec = write_spec(
-        tmp_path / "spec.yml",
-        {"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["faiss-flat"]},
-    )
-    results = tmp_path / "results"
-    assert cli("--results-dir", results, "run", spec)[0] == 0
+    results = stored_run(tmp_path, cli, make_dataset, baseline=True)
     baseline = tmp_path / "baseline.json"
-    assert cli("--results-dir", results, "baseline", "save", "--out", baseline)[0] == 0
     document = json.loads(baseline.read_text())
     damage(document)
     baseline.write_text(json.dumps(document))
@@ -523,12 +525,7 @@ def test_check_with_a_malformed_baseline_exits_2_not_1(tmp_path, cli, make_datas
 
 
 def test_files_that_are_not_results_are_skipped_with_a_note(tmp_path, cli, make_dataset):
-    spec = write_spec(
-        tmp_path / "spec.yml",
-        {"datasets": [str(make_dataset())], "repeats": 1, "adapters": ["faiss-flat"]},
-    )
-    results = tmp_path / "results"
-    assert cli("--results-dir", results, "run", spec)[0] == 0
+    results = stored_run(tmp_path, cli, make_dataset)
     stranger = results / "tiny" / "faiss-flat" / "stranger.h5"
     _write_h5(stranger, anything=np.zeros(3))
     status, out, err = cli("--results-dir", results, "results")

@@ -117,23 +117,34 @@ def check_value(rule: ParamRule, value: Any, where: str) -> Any:
     return value
 
 
-def checked_grid(
-    values: Any, rule: ParamRule, where: str, warn: Callable[[str], None] | None = None
+def checked_list(
+    values: Any,
+    check: Callable[[Any, str], Any],
+    where: str,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Any]:
-    """A grid's values: at least one, each admitted by ``rule``, duplicates dropped (with a
-    warning) keeping the first of each."""
-    values = values if isinstance(values, list) else [values]
+    """A list from a spec (a single value counts as a list of one): at least one entry, each
+    passed through ``check(value, where)``, duplicates dropped with a warning, keeping the
+    first of each."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
     if not values:
-        raise UserError(f"{where}: the grid is empty; give at least one value")
+        raise UserError(f"{where}: the list is empty; give at least one value")
     kept: list[Any] = []
     for value in values:
-        check_value(rule, value, where)
+        value = check(value, where)
         if any(_same(value, seen) for seen in kept):
             if warn:
                 warn(f"{where}: duplicate value {value!r} dropped")
             continue
         kept.append(value)
     return kept
+
+
+def checked_grid(
+    values: Any, rule: ParamRule, where: str, warn: Callable[[str], None] | None = None
+) -> list[Any]:
+    """A grid's values: at least one, each admitted by ``rule``, duplicates dropped."""
+    return checked_list(values, lambda value, place: check_value(rule, value, place), where, warn)
 
 
 def _same(a: Any, b: Any) -> bool:

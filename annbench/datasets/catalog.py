@@ -70,13 +70,8 @@ def resolve_dataset(
     name: str, data_dir: str | os.PathLike, *, create: bool = True, progress: bool | None = None
 ) -> Path:
     """The file for ``name``, making or fetching a catalog dataset if it is not there yet."""
-    candidate = Path(name)
-    if is_path(name):
-        if not candidate.is_file():
-            raise UserError(f"dataset file {candidate} does not exist")
-        return candidate
-    path = dataset_path(name, data_dir)
-    if path.exists():
+    path = existing_dataset(name, data_dir)
+    if path is not None:
         return path
     entry = catalog_entry(name)
     if not create:
