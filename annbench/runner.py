@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -142,11 +143,15 @@ def run_sweep(
             outcomes[numbers[job.run_id]] = finished(numbers[job.run_id], job, path)
         return [outcomes[number] for number in sorted(outcomes)]
 
+    stopping = threading.Event()
+
     def one(numbered: tuple[int, Job]) -> Outcome:
         number, job = numbered
         cpuset = free_sets.get()
         try:
-            extra = {**options, "cpuset": cpuset} if executor == "docker" else {}
+            extra = {}
+            if executor == "docker":
+                extra = {**options, "cpuset": cpuset, "should_stop": stopping.is_set}
             path = run(job, Path(results_dir), **extra)
         finally:
             free_sets.put(cpuset)
@@ -155,7 +160,14 @@ def run_sweep(
     if parallel == 1:
         outcomes.update((number, one((number, job))) for number, job in pending)
     else:
+        # containers run in threads; a signal reaches the main thread only, which then tells
+        # every running job to stop (each removes its container) before the pool is left
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            done = pool.map(one, pending)
-            outcomes.update((number, outcome) for (number, _), outcome in zip(pending, done))
+            try:
+                done = pool.map(one, pending)
+                outcomes.update((number, outcome) for (number, _), outcome in zip(pending, done))
+            except BaseException:
+                stopping.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     return [outcomes[number] for number in sorted(outcomes)]

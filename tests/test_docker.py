@@ -175,12 +175,15 @@ def test_without_an_engine_docker_executor_says_so_in_one_line(
     assert status == 0, err
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "how,parallel", [(signal.SIGKILL, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)]
+)
 def test_a_container_dies_and_is_removed_with_annbench(
-    tmp_path, engine, test_images, make_dataset, test_adapters, how
+    tmp_path, engine, test_images, make_dataset, test_adapters, how, parallel
 ):
     """SIGKILL (annbench gets no say: the engine closes the guard's stdin) or SIGTERM (annbench
-    removes the container itself): within seconds no container of the sweep is left."""
+    removes the container itself, every one of them when they run in parallel): within
+    seconds no container of the sweep is left."""
     import yaml
 
     from annbench.executors.docker import LABEL
@@ -190,13 +193,13 @@ def test_a_container_dies_and_is_removed_with_annbench(
         yaml.safe_dump(
             {
                 "datasets": [str(make_dataset())],
-                "adapters": [{"name": "sleepy", "build": {"seconds": [600]}}],
+                "adapters": [{"name": "sleepy", "build": {"seconds": [600, 601]}}],
             }
         )
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "annbench.cli", "--results-dir", str(tmp_path / "r")]
-        + ["run", str(spec), "--executor", "docker"],
+        + ["run", str(spec), "--executor", "docker", "--parallel", str(parallel)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -206,9 +209,9 @@ def test_a_container_dies_and_is_removed_with_annbench(
         return engine.containers.list(all=True, filters={"label": LABEL})
 
     deadline = time.monotonic() + 60
-    while not ours() and time.monotonic() < deadline:
+    while len(ours()) < parallel and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert ours(), "the container never started"
+    assert len(ours()) == parallel, "the containers never started"
     os.killpg(proc.pid, how)
     proc.wait(timeout=30)
     deadline = time.monotonic() + 15

@@ -577,6 +577,7 @@ def test_the_threads_a_run_used_are_recorded_when_the_spec_leaves_them_unset(
 ):
     from annbench.frame import load_frame
     from annbench.plan import expand, parse_experiment
+    from annbench.results import read_result
     from annbench.runner import run_sweep
 
     experiment = parse_experiment(
@@ -587,11 +588,19 @@ def test_the_threads_a_run_used_are_recorded_when_the_spec_leaves_them_unset(
             "adapters": ["faiss-flat"],
         }
     )
-    run_sweep(expand(experiment, tmp_path), tmp_path / "results")
-    frame = load_frame(tmp_path / "results").set_index("build_threads", drop=False)
+    outcomes = run_sweep(expand(experiment, tmp_path), tmp_path / "results")
+    frame = load_frame(tmp_path / "results")
     unset = frame[frame["build_threads"].isna()].iloc[0]
-    assert unset["build_threads_used"] == len(os.sched_getaffinity(0))
-    assert unset["search_threads_used"] == len(os.sched_getaffinity(0))
+    # what the worker's own process ran with, from the manifest it stored beside the figures:
+    # faiss's OpenMP pool (the CPUs the job may use, unless OMP_NUM_THREADS says otherwise)
+    (path,) = [o.path for o in outcomes if o.job.build_threads is None]
+    manifest = read_result(path).environment
+    pools = [p["num_threads"] for p in manifest["thread_pools"] if p["user_api"] == "openmp"]
+    assert pools, manifest["thread_pools"]
+    assert unset["build_threads_used"] == max(pools) >= 1
+    assert unset["search_threads_used"] == max(pools)
+    if "OMP_NUM_THREADS" not in manifest["thread_env"]:
+        assert max(pools) <= len(manifest["cpu_affinity"])
     assert frame[frame["build_threads"] == 1].iloc[0]["build_threads_used"] == 1
 
 

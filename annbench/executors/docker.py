@@ -18,11 +18,19 @@ import contextlib
 import dataclasses
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from annbench.errors.files import ensure_folder
 from annbench.executors import guard
-from annbench.executors.process import GRACE_S, failure_reason, record_failure
+from annbench.executors.process import (
+    GRACE_S,
+    POLL_S,
+    Cancelled,
+    failure_reason,
+    record_failure,
+)
 from annbench.plan import Job
 from annbench.results import commit_result, staging_path
 
@@ -51,7 +59,11 @@ def run(
     cpuset: str | None = None,
     cpus: float | None = None,
     memory: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Path:
+    """Run ``job`` in its adapter's container; store and return its result (ok or failed).
+    ``should_stop`` is polled while it runs (True: the container is removed and ``Cancelled``
+    raised), as any exception here removes it."""
     from annbench.images import adapter_image, client
 
     engine = client()
@@ -101,7 +113,7 @@ def run(
         )
         output = _Output(connection)
         container.start()
-        finished = output.wait(job.timeout_s + GRACE_S)
+        finished = output.wait(job.timeout_s + GRACE_S, should_stop)
     except BaseException:
         _remove(container)
         staged.unlink(missing_ok=True)
@@ -151,8 +163,15 @@ class _Output:
                 self.lines.append(pending)
             self.done.set()
 
-    def wait(self, seconds: float) -> bool:
-        return self.done.wait(seconds)
+    def wait(self, seconds: float, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Whether the stream ended within ``seconds``; ``Cancelled`` once ``should_stop``."""
+        deadline = time.monotonic() + seconds
+        while not self.done.wait(min(POLL_S, max(deadline - time.monotonic(), 0))):
+            if should_stop and should_stop():
+                raise Cancelled("the job was cancelled")
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
     def text(self) -> str:
         return "\n".join(self.lines)

@@ -26,6 +26,7 @@ from annbench.plan import Job
 from annbench.results import RunResult, commit_result, staging_path, store_result
 
 LOG_TAIL_LINES = 3
+LOG_TAIL_BYTES = 64 << 10
 # the guard enforces the deadline; annbench waits this much longer before killing the guard
 GRACE_S = 30.0
 POLL_S = 0.25
@@ -62,14 +63,20 @@ def run(
         finally:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        log.seek(0)
-        output = log.read().decode(errors="replace")
+        output = tail(log)
     try:
         if status == 0 and staged.exists():
             return commit_result(results_dir, job, staged)
         return record_failure(results_dir, job, failure_reason(status, output, job.timeout_s))
     finally:
         staged.unlink(missing_ok=True)
+
+
+def tail(log, size: int = LOG_TAIL_BYTES) -> str:
+    """The end of a log file (an adapter may print without end; only the tail tells why)."""
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - size))
+    return log.read().decode(errors="replace")
 
 
 def guard_command(timeout_s: float) -> list[str]:
