@@ -27,7 +27,7 @@ def median_seconds(function, rounds: int = ROUNDS) -> float:
 def bench_ground_truth(n: int = 200_000, n_queries: int = 2_000, dim: int = 64, k: int = 100):
     import faiss
 
-    from annbench.groundtruth import exact_knn
+    from annbench.datasets.groundtruth import exact_knn
 
     rng = np.random.default_rng(0)
     base = rng.standard_normal((n, dim), dtype=np.float32)
@@ -56,7 +56,7 @@ def bench_ground_truth(n: int = 200_000, n_queries: int = 2_000, dim: int = 64, 
 
 def bench_hnswlib_query(n: int = 100_000, n_queries: int = 1_000, dim: int = 64, k: int = 10):
     from annbench.adapters.registry import get_adapter, load_adapter_class
-    from annbench.worker import timed_search
+    from annbench.run.workloads.static import timed_search
 
     rng = np.random.default_rng(0)
     base = rng.standard_normal((n, dim), dtype=np.float32)
@@ -88,7 +88,7 @@ def bench_hnswlib_query(n: int = 100_000, n_queries: int = 1_000, dim: int = 64,
 
 GT_MEMORY_CODE = """
 import resource, sys, numpy as np
-from annbench.groundtruth import exact_knn
+from annbench.datasets.groundtruth import exact_knn
 n, dim, metric = 1_000_000, 128, sys.argv[1]
 rng = np.random.default_rng(0)
 base = rng.standard_normal((n, dim), dtype=np.float32)
@@ -128,7 +128,7 @@ def bench_lid(n: int = 100_000, dim: int = 32, d_int: int = 12, k: int = 100) ->
     """
     import skdim
 
-    from annbench.intrinsic import pointwise_lid
+    from annbench.intrinsic.estimators import pointwise_lid
 
     rng = np.random.default_rng(0)
     basis, _ = np.linalg.qr(rng.standard_normal((dim, d_int)))
@@ -159,7 +159,7 @@ def bench_lid(n: int = 100_000, dim: int = 32, d_int: int = 12, k: int = 100) ->
 def bench_build_threads(n: int = 100_000, dim: int = 64) -> None:
     """hnswlib build through the adapter with 2 threads against 1, alternating."""
     from annbench.adapters.registry import get_adapter, load_adapter_class
-    from annbench.worker import thread_limit
+    from annbench.run.threads import thread_limit
 
     rng = np.random.default_rng(0)
     base = rng.standard_normal((n, dim), dtype=np.float32)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from annbench.datasets.groundtruth import save_with_ground_truth
 from annbench.datasets.synthetic import make_synthetic
-from annbench.groundtruth import save_with_ground_truth
 
 TEST_ALGORITHMS = Path(__file__).parent / "algorithms"
 ANN_BENCHMARKS_DATA = Path(

@@ -17,8 +17,8 @@ NOISE = "50%"
 
 @pytest.fixture(scope="module")
 def hard_dataset(tmp_path_factory):
+    from annbench.datasets.groundtruth import save_with_ground_truth
     from annbench.datasets.synthetic import make_synthetic
-    from annbench.groundtruth import save_with_ground_truth
 
     folder = tmp_path_factory.mktemp("check")
     dataset = make_synthetic("gauss", {"n": 4000, "n_queries": 1000, "dim": 32}, seed=2)
@@ -165,7 +165,8 @@ def _with_speed(document, factor: float, spread: float):
 
 
 def test_speed_is_flagged_only_when_the_drop_is_large_and_intervals_apart(baseline):
-    from annbench.check import compare, load_baseline
+    from annbench.analysis.gate import compare
+    from annbench.store.baselines import load_baseline
 
     steady = _with_speed(load_baseline(baseline), 1.0, 0.05)
     slower = compare(steady, _with_speed(steady, 1 / 3, 0.05))
@@ -207,7 +208,7 @@ def test_bad_threshold_is_refused(cli, baseline):
 
 def test_smoke_suite_covers_every_registered_adapter():
     from annbench.adapters.registry import discover
-    from annbench.plan import smoke_experiment
+    from annbench.run.plan import smoke_experiment
 
     experiment = smoke_experiment()
     assert sorted(a["name"] for a in experiment.adapters) == sorted(discover())
@@ -234,7 +235,7 @@ def _builds_document(recalls: list[float]) -> dict:
 def test_recall_of_unrepeatable_builds_is_compared_as_a_mean_with_its_spread():
     """Eight builds a side, drawn with chroma's spread on the smoke data (sd ~0.006): a fresh
     draw passes, a mean 0.03 lower fails, and a 0.012 drop within a wide spread passes."""
-    from annbench.check import compare
+    from annbench.analysis.gate import compare
 
     rng = np.random.default_rng(7)
     draw = lambda mean, sd: list(rng.normal(mean, sd, 8))  # noqa: E731
@@ -251,7 +252,7 @@ def test_recall_of_unrepeatable_builds_is_compared_as_a_mean_with_its_spread():
 
 
 def test_recall_of_a_single_build_is_compared_strictly():
-    from annbench.check import compare
+    from annbench.analysis.gate import compare
 
     (drop,) = compare(_builds_document([0.942]), _builds_document([0.926]))
     assert drop.regression and "builds" not in drop.detail

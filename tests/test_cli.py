@@ -180,7 +180,9 @@ def test_future_result_schema_is_refused(tmp_path, cli, make_dataset):
     )
 
 
-@pytest.mark.parametrize("module", ["annbench.cli", "annbench.adapters.registry", "annbench.plan"])
+@pytest.mark.parametrize(
+    "module", ["annbench.cli", "annbench.adapters.registry", "annbench.run.plan"]
+)
 def test_importing_does_no_heavy_work(module):
     code = (
         f"import sys, {module}; heavy = {{'faiss', 'hnswlib', 'h5py', 'pandas', "

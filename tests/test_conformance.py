@@ -14,8 +14,8 @@ import textwrap
 import pytest
 import yaml
 
-from annbench.adapters.conformance import conformance_problems
 from annbench.adapters.registry import discover
+from annbench.run.conformance import conformance_problems
 
 from .conftest import TEST_ALGORITHMS, absent
 
@@ -66,9 +66,9 @@ def test_pgvector_runs_against_a_server_the_test_starts(
     monkeypatch.setenv("ANNBENCH_PGVECTOR_DSN", postgres_on_localhost)
     spec = discover()["pgvector"]
     assert conformance_problems(spec) == []
-    from annbench.frame import load_frame
-    from annbench.plan import expand, parse_experiment
-    from annbench.runner import run_sweep
+    from annbench.run.plan import expand, parse_experiment
+    from annbench.run.runner import run_sweep
+    from annbench.store.frame import load_frame
 
     experiment = parse_experiment(
         {

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annbench.frame import load_frame
-from annbench.plan import expand, parse_experiment
-from annbench.results import read_result, result_files
-from annbench.runner import run_sweep
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
+from annbench.store.results import read_result, result_files
 
 pytest.importorskip("distributed")
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -119,7 +119,7 @@ def _busy_worker(workers, deadline: float):
                 children = psutil.Process(proc.pid).children(recursive=True)
             except psutil.NoSuchProcess:
                 continue
-            if any("annbench.worker" in " ".join(c.cmdline()) for c in children):
+            if any("annbench.run.worker" in " ".join(c.cmdline()) for c in children):
                 return proc
         time.sleep(0.05)
     return None
@@ -158,8 +158,8 @@ def test_killing_a_worker_mid_sweep_loses_no_job_and_duplicates_none(
 def test_sharded_ground_truth_equals_single_machine(tmp_path, make_dataset):
     from distributed import Client, LocalCluster
 
+    from annbench.datasets.groundtruth_sharded import shard_bounds, sharded_exact_knn
     from annbench.datasets.store import load_dataset
-    from annbench.groundtruth_sharded import shard_bounds, sharded_exact_knn
 
     for metric in ("euclidean", "angular", "ip"):
         path = make_dataset(
@@ -205,7 +205,7 @@ def test_a_cancelled_task_kills_its_jobs_process_tree(
 ):
     from distributed import Client
 
-    from annbench.executors.dask import RESOURCE, run_job_remotely
+    from annbench.run.executors.dask import RESOURCE, run_job_remotely
 
     experiment = parse_experiment(
         {

@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 import yaml
 
-from annbench.plan import grid_points, profile_path
+from annbench.run.plan import grid_points, profile_path
 
 from .conftest import absent
 
@@ -84,9 +84,9 @@ EXACT_BUILDS = {"lancedb": "none", "milvus-lite": "FLAT"}
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_database_sweep_runs_and_honours_its_query_knob(name, tmp_path, make_dataset):
     require(name)
-    from annbench.frame import load_frame
-    from annbench.plan import expand, parse_experiment
-    from annbench.runner import run_sweep
+    from annbench.run.plan import expand, parse_experiment
+    from annbench.run.runner import run_sweep
+    from annbench.store.frame import load_frame
 
     build, query = SWEEPS[name]
     knob = next(key for key, values in query.items() if len(values) == 2)

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from annbench.frame import load_frame
-from annbench.plan import expand, parse_experiment
-from annbench.results import read_result
-from annbench.runner import run_sweep
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
+from annbench.store.results import read_result
 
 from .conftest import absent
 
@@ -47,7 +47,7 @@ def engine():
 def test_images(engine):
     """Images of the test adapters, built from annbench-base (no pip: seconds)."""
     from annbench.adapters.registry import discover
-    from annbench.images import build_adapter
+    from annbench.run.executors.images import build_adapter
 
     from .conftest import TEST_ALGORITHMS
 
@@ -127,7 +127,7 @@ def test_job_over_its_timeout_is_killed_and_the_sweep_goes_on(
 
 
 def test_parallel_containers_use_disjoint_cpu_sets(tmp_path, engine, make_dataset):
-    from annbench.runner import cpu_sets
+    from annbench.run.runner import cpu_sets
 
     sets = cpu_sets(2) if len(os.sched_getaffinity(0)) >= 2 else pytest.skip("one CPU")
     assert set(sets[0].split(",")).isdisjoint(sets[1].split(","))
@@ -186,7 +186,7 @@ def test_a_container_dies_and_is_removed_with_annbench(
     seconds no container of the sweep is left."""
     import yaml
 
-    from annbench.executors.docker import LABEL
+    from annbench.run.executors.docker import LABEL
 
     spec = tmp_path / "spec.yml"
     spec.write_text(

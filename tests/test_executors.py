@@ -11,10 +11,10 @@ import time
 import pytest
 import yaml
 
-from annbench.frame import load_frame
-from annbench.plan import expand, parse_experiment
-from annbench.results import result_files
-from annbench.runner import run_sweep
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
+from annbench.store.results import result_files
 
 
 def run(tmp_path, dataset, adapters, executor="process", **options):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from annbench.analysis import mean_confidence_interval, order_effect
+from annbench.analysis.compare import mean_confidence_interval, order_effect
 
 
 def test_mean_confidence_interval_on_a_known_sample():

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import annbench.groundtruth as groundtruth
-from annbench.datasets.store import Dataset, load_dataset
-from annbench.errors import UserError
-from annbench.groundtruth import (
+import annbench.datasets.groundtruth as groundtruth
+from annbench.datasets.groundtruth import (
     exact_distances,
     exact_knn,
     save_with_ground_truth,
     with_ground_truth,
 )
+from annbench.datasets.store import Dataset, load_dataset
+from annbench.errors import UserError
 
 from .conftest import ann_benchmarks_file
 

@@ -8,17 +8,17 @@ import h5py
 import numpy as np
 import pytest
 
+from annbench.datasets.groundtruth import save_with_ground_truth
 from annbench.datasets.store import load_dataset
 from annbench.datasets.synthetic import make_synthetic
 from annbench.errors import UserError
-from annbench.groundtruth import save_with_ground_truth
-from annbench.intrinsic import (
+from annbench.intrinsic.estimators import (
     describe,
     neighbour_distances,
-    pca_dimension,
     pointwise_lid,
     twonn_dimension,
 )
+from annbench.intrinsic.pca import pca_dimension
 
 
 def brute_force_lid(x: np.ndarray, k: int) -> np.ndarray:

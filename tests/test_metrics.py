@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annbench.analysis import pareto_front, qps_at_recall
+from annbench.analysis.metrics import queries_per_second, recall_at_k, tolerant_recall_at_k
+from annbench.analysis.pareto import pareto_front, qps_at_recall
+from annbench.datasets.groundtruth import exact_distances
 from annbench.datasets.store import load_dataset
-from annbench.groundtruth import exact_distances
-from annbench.metrics import queries_per_second, recall_at_k, tolerant_recall_at_k
 
 from .conftest import ann_benchmarks_file
 
@@ -95,7 +95,7 @@ def test_recall_matches_set_definition_on_random_data():
 
 
 def test_recall_in_chunks_matches(monkeypatch):
-    import annbench.metrics as metrics
+    import annbench.analysis.metrics as metrics
 
     rng = np.random.default_rng(1)
     truth = np.stack([rng.permutation(30)[:5] for _ in range(50)])

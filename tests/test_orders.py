@@ -9,10 +9,10 @@ import yaml
 
 from annbench.datasets.store import dataset_hash, dataset_info, load_dataset
 from annbench.errors import UserError
-from annbench.frame import load_frame
-from annbench.orders import NEEDS_LABELS, NEEDS_LID, ORDERS, insertion_order
-from annbench.plan import expand, parse_experiment
-from annbench.runner import run_sweep
+from annbench.run.orders import NEEDS_LABELS, NEEDS_LID, ORDERS, insertion_order
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
 
 N = 50
 LABELS = np.random.default_rng(3).integers(0, 5, size=N)

@@ -6,10 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from annbench.frame import load_frame
-from annbench.groundtruth import exact_knn
-from annbench.plan import expand, parse_experiment
-from annbench.runner import run_sweep
+from annbench.datasets.groundtruth import exact_knn
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
 
 from .conftest import ann_benchmarks_file
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from annbench.plan import expand, parse_experiment
-from annbench.report.builder import build_report
-from annbench.runner import run_sweep
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.views.report.builder import build_report
 
 from .conftest import absent
 
@@ -20,8 +20,8 @@ MARKUP = "<script>document.title='injected'</script>"
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
+    from annbench.datasets.groundtruth import save_with_ground_truth
     from annbench.datasets.synthetic import make_synthetic
-    from annbench.groundtruth import save_with_ground_truth
 
     root = tmp_path_factory.mktemp("report")
     dataset = save_with_ground_truth(

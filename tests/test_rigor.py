@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annbench.frame import load_frame
-from annbench.metrics import latency_summary, recall_distribution, timing_summary
-from annbench.plan import expand, parse_experiment
-from annbench.results import read_result
-from annbench.runner import run_sweep
+from annbench.analysis.metrics import latency_summary, recall_distribution, timing_summary
+from annbench.run.plan import expand, parse_experiment
+from annbench.run.runner import run_sweep
+from annbench.store.frame import load_frame
+from annbench.store.results import read_result
 
 from .conftest import TEST_ALGORITHMS
 
@@ -208,7 +208,7 @@ def test_bad_seeds_are_refused(seeds, level):
 
 def test_smoke_suite_builds_unrepeatable_adapters_several_times():
     from annbench.adapters.registry import discover
-    from annbench.plan import UNREPEATABLE_BUILDS, smoke_experiment
+    from annbench.run.plan import UNREPEATABLE_BUILDS, smoke_experiment
 
     registry = discover([TEST_ALGORITHMS])
     fickle = dataclasses.replace(registry["fickle"], repeatable=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annbench.selfjoin import TILE, self_join
+from annbench.intrinsic.selfjoin import TILE, self_join
 
 
 def brute_force(x: np.ndarray, k: int) -> np.ndarray:

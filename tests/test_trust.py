@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from annbench.results import result_files
+from annbench.store.results import result_files
 
 MARK = "ANNBENCH_TEST_MARK"
 
@@ -200,7 +200,7 @@ def test_the_guard_kills_what_the_worker_left_and_reports_the_worker_status(tmp_
         [
             sys.executable,
             "-m",
-            "annbench.executors.guard",
+            "annbench.run.executors.guard",
             "60",
             "--",
             sys.executable,
@@ -223,7 +223,7 @@ def test_the_guard_kills_what_the_worker_left_and_reports_the_worker_status(tmp_
 def test_the_guard_enforces_the_deadline_on_its_own(tmp_path):
     mark = uuid.uuid4().hex
     proc = subprocess.Popen(
-        [sys.executable, "-m", "annbench.executors.guard", "1", "--", "sleep", "600"],
+        [sys.executable, "-m", "annbench.run.executors.guard", "1", "--", "sleep", "600"],
         stdin=subprocess.PIPE,  # held open: only the deadline can end it
         stderr=subprocess.PIPE,
         text=True,
@@ -575,10 +575,10 @@ def test_fetch_with_an_unknown_scheme_and_a_generator_past_memory_are_one_line(t
 def test_the_threads_a_run_used_are_recorded_when_the_spec_leaves_them_unset(
     tmp_path, make_dataset
 ):
-    from annbench.frame import load_frame
-    from annbench.plan import expand, parse_experiment
-    from annbench.results import read_result
-    from annbench.runner import run_sweep
+    from annbench.run.plan import expand, parse_experiment
+    from annbench.run.runner import run_sweep
+    from annbench.store.frame import load_frame
+    from annbench.store.results import read_result
 
     experiment = parse_experiment(
         {

@@ -12,6 +12,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from annbench.datasets.groundtruth import save_with_ground_truth
 from annbench.datasets.store import dataset_info, load_dataset
 from annbench.datasets.wordnet import (
     DIMENSION,
@@ -24,7 +25,6 @@ from annbench.datasets.wordnet import (
     split_ids,
 )
 from annbench.errors import UserError
-from annbench.groundtruth import save_with_ground_truth
 
 from .conftest import absent
 

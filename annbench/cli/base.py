@@ -82,7 +82,7 @@ def note(message: str) -> None:
 def load_results(obj: Context, *, include_stale: bool = False, per_query: bool = False):
     """The results frame of the context's folders, its notes (stale results left out, files
     skipped) printed on stderr."""
-    from annbench.frame import load_frame
+    from annbench.store.frame import load_frame
 
     frame = load_frame(
         obj.results_dir,

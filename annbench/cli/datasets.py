@@ -129,8 +129,8 @@ def datasets_make(
 ) -> None:
     """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
     from annbench.datasets.catalog import load_catalog, materialize
+    from annbench.datasets.groundtruth import save_with_ground_truth
     from annbench.datasets.synthetic import make_synthetic
-    from annbench.groundtruth import save_with_ground_truth
 
     path = _new_dataset_path(name, obj.data_dir, force)
     entry = load_catalog().get(name)
@@ -150,7 +150,7 @@ def datasets_make(
 
 def _note_stale(obj: Context, name: str) -> None:
     """After a dataset was replaced: say how many stored results now describe old content."""
-    from annbench.frame import load_frame
+    from annbench.store.frame import load_frame
 
     if not obj.results_dir.is_dir():
         return
@@ -276,7 +276,7 @@ def datasets_import(
 ) -> None:
     """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
     from annbench.datasets.formats import import_vectors
-    from annbench.groundtruth import save_with_ground_truth
+    from annbench.datasets.groundtruth import save_with_ground_truth
 
     path = _new_dataset_path(name, obj.data_dir, force)
     dataset = import_vectors(
@@ -323,9 +323,9 @@ def datasets_groundtruth(
     """Recompute a dataset's exact ground truth on a Dask cluster, the base split into shards
     that the workers read from the file (which they must see at the same path)."""
     from annbench.datasets.catalog import in_data_dir, resolve_dataset
+    from annbench.datasets.groundtruth_sharded import sharded_exact_knn
     from annbench.datasets.store import load_dataset, write_dataset
-    from annbench.executors.dask import connect
-    from annbench.groundtruth_sharded import sharded_exact_knn
+    from annbench.run.executors.dask import connect
 
     path = resolve_dataset(name, obj.data_dir, create=False)
     if not in_data_dir(path, obj.data_dir):

@@ -28,9 +28,9 @@ def _results_option(help_text: str):
 
 def _results_document(obj: Context, results_dir: Path, exclude: tuple[str, ...] = ()) -> dict:
     """The baseline document of the fresh results in ``results_dir`` (stale ones left out)."""
-    from annbench.check import summarise
-    from annbench.frame import load_frame
-    from annbench.results import read_environment
+    from annbench.analysis.gate import summarise
+    from annbench.store.frame import load_frame
+    from annbench.store.results import read_environment
 
     frame = load_frame(results_dir, data_dir=obj.data_dir)
     for line in frame.attrs.get("notes", []):
@@ -66,7 +66,7 @@ def baseline_save(
     obj: Context, results_dir: Path | None, out: Path, exclude: tuple[str, ...]
 ) -> None:
     """Summarise a run (recall, QPS with its interval and frontiers per adapter, environment)."""
-    from annbench.check import save_baseline
+    from annbench.store.baselines import save_baseline
 
     document = _results_document(obj, results_dir or obj.results_dir, exclude)
     click.echo(f"wrote {save_baseline(document, out)} ({len(document['points'])} points)")
@@ -121,10 +121,11 @@ def check(
 ) -> None:
     """Compare results with a baseline: exit 0 within bounds, 1 on a regression (a baseline
     point or adapter missing now included), 2 on bad input or an output it cannot write."""
-    from annbench import check as gate
+    from annbench.analysis import gate
+    from annbench.store.baselines import load_baseline
 
     recall_drop, qps_drop = fraction(max_recall_drop), fraction(max_qps_drop)
-    stored = gate.load_baseline(baseline_file)
+    stored = load_baseline(baseline_file)
     known = {point["key"]["adapter"] for point in stored["points"]}
     unknown = sorted(set(allow_missing) - known)
     if unknown:

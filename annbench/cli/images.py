@@ -36,7 +36,7 @@ def images_build(
     with a Dockerfile)."""
     import docker
     from annbench.adapters.registry import discover
-    from annbench.images import BASE_TAG, build_adapter, build_base, client
+    from annbench.run.executors.images import BASE_TAG, build_adapter, build_base, client
 
     registry = discover()
     unknown = sorted(set(names) - set(registry))
@@ -65,7 +65,7 @@ def images_build(
 @json_option
 def images_list(as_json: bool) -> None:
     """annbench's images with their id, size and the library versions inside."""
-    from annbench.images import list_images
+    from annbench.run.executors.images import list_images
 
     rows = list_images()
     if as_json:

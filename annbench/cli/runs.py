@@ -102,11 +102,11 @@ def run(
     job; failures are stored with their reason), 2 on bad input."""
     from dataclasses import replace
 
-    from annbench.plan import check_timeout, default_experiment_path, expand, read_experiment
-    from annbench.runner import check_writable, run_sweep
+    from annbench.run.plan import check_timeout, default_experiment_path, expand, read_experiment
+    from annbench.run.runner import check_writable, run_sweep
 
     if executor == "docker":
-        from annbench.images import client
+        from annbench.run.executors.images import client
 
         client()  # one clear line now if no engine answers, before any dataset work
     elif cpus or cpuset or memory:
@@ -118,17 +118,17 @@ def run(
     if timeout is not None:
         timeout = check_timeout(timeout)
     if suite == "smoke":
-        from annbench.plan import smoke_experiment
+        from annbench.run.plan import smoke_experiment
 
         experiment = smoke_experiment()
     elif profile:
-        from annbench.plan import profile_path
+        from annbench.run.plan import profile_path
 
         experiment = read_experiment(profile_path(profile), warn=warn)
     else:
         experiment = read_experiment(spec or default_experiment_path(), warn=warn)
     if datasets:
-        from annbench.plan import parse_datasets
+        from annbench.run.plan import parse_datasets
 
         experiment = replace(experiment, datasets=parse_datasets(list(datasets), "--dataset", warn))
     if timeout is not None:
@@ -139,7 +139,7 @@ def run(
     _confirm_large_plan(experiment, discover(), obj.results_dir, yes)
     jobs = expand(experiment, obj.data_dir, warn=warn)
     if executor == "docker":
-        from annbench.images import adapter_image
+        from annbench.run.executors.images import adapter_image
 
         engine = client()
         for adapter in sorted({job.adapter for job in jobs}):
@@ -159,7 +159,7 @@ def run(
         options=options,
         parallel=parallel,
     )
-    from annbench.frame import load_frame
+    from annbench.store.frame import load_frame
 
     frame = load_frame(obj.results_dir, include_stale=True)
     run_ids = {outcome.job.run_id for outcome in outcomes}
@@ -176,7 +176,7 @@ def _confirm_large_plan(experiment, registry, results_dir: Path, yes: bool) -> N
     a terminal); without a terminal its size and an estimate are printed and it stops."""
     import sys
 
-    from annbench.runner import plan_size
+    from annbench.run.runner import plan_size
 
     jobs, points = plan_size(experiment, registry)
     if jobs <= LARGE_PLAN or yes:
@@ -269,7 +269,7 @@ def results(
 ) -> None:
     """The tidy results table: one row per query-sweep point (or per configuration with
     --spread), with recall, QPS statistics, latency, memory and build figures."""
-    from annbench.analysis import seed_spread
+    from annbench.analysis.compare import seed_spread
     from annbench.errors.files import atomic_path
 
     frame = load_results(obj, include_stale=include_stale)
@@ -309,7 +309,7 @@ def env(as_json: bool) -> None:
     import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
     import numpy  # noqa: F401
 
-    from annbench.machine import environment
+    from annbench.store.manifest import environment
 
     manifest = environment()
     if as_json:
@@ -358,8 +358,8 @@ def plot(
     include_stale: bool,
 ) -> None:
     """Draw the common views of the results, per dataset, as PNG and SVG."""
-    from annbench import plots
     from annbench.errors.names import file_stem
+    from annbench.views import plots
 
     frame = load_results(obj, include_stale=include_stale)
     if dataset:
@@ -398,7 +398,7 @@ def plot(
 @pass_context
 def report(obj: Context, out: Path | None, include_stale: bool) -> None:
     """Write the static HTML report (opens from file://, no network needed)."""
-    from annbench.report.builder import build_report
+    from annbench.views.report.builder import build_report
 
     frame = load_results(obj, include_stale=include_stale, per_query=True)
     index = build_report(obj.results_dir, out or obj.results_dir / "report", frame=frame)

@@ -40,9 +40,10 @@ def experiment_order(
     executor: str,
 ) -> None:
     """Recall of hnswlib and faiss-hnsw (M=16, efConstruction=128) per insertion order."""
-    from annbench.analysis import order_effect
-    from annbench.experiments import order_experiment, run_study, study_path
-    from annbench.plots import plot_order_effect
+    from annbench.analysis.compare import order_effect
+    from annbench.studies.common import run_study, study_path
+    from annbench.studies.order import order_experiment
+    from annbench.views.plots import plot_order_effect
 
     if seeds < 2:
         raise UserError("--seeds must be at least 2 for a confidence interval")
@@ -100,15 +101,10 @@ def experiment_intrinsic_dim(
     executor: str,
 ) -> None:
     """Recall at fixed HNSW parameters as the data's intrinsic dimension rises."""
-    from annbench.experiments import (
-        dimension_datasets,
-        dimension_table,
-        hnsw_adapters,
-        run_study,
-        study_path,
-    )
-    from annbench.plan import Experiment
-    from annbench.plots import plot_recall_vs_dimension
+    from annbench.run.plan import Experiment
+    from annbench.studies.common import hnsw_adapters, run_study, study_path
+    from annbench.studies.intrinsic_dim import dimension_datasets, dimension_table
+    from annbench.views.plots import plot_recall_vs_dimension
 
     targets = int_list(dims)
     names = dimension_datasets(

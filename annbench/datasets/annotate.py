@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from annbench.datasets.groundtruth import normalized
 from annbench.datasets.store import Dataset, load_dataset, write_dataset
 from annbench.errors import UserError
-from annbench.groundtruth import normalized
-from annbench.intrinsic import DEFAULT_LID_K, check_lid_k, describe
+from annbench.intrinsic.estimators import DEFAULT_LID_K, check_lid_k, describe
 
 
 def lid_k_for(dataset: Dataset, k: int | None) -> int:

@@ -92,8 +92,8 @@ def materialize(
     """Make (synthetic) or fetch (download) a catalog entry into ``data_dir``; with
     ``overwrite`` the new file replaces an existing one only once it is complete."""
     if entry["kind"] == "synthetic":
+        from annbench.datasets.groundtruth import save_with_ground_truth
         from annbench.datasets.synthetic import make_synthetic
-        from annbench.groundtruth import save_with_ground_truth
 
         dataset = make_synthetic(
             entry["generator"],
@@ -106,8 +106,8 @@ def materialize(
             dataset, dataset_path(name, data_dir), progress=progress, overwrite=overwrite
         )
     if entry["kind"] == "embedded":
+        from annbench.datasets.groundtruth import save_with_ground_truth
         from annbench.datasets.wordnet import make_wordnet_minilm
-        from annbench.groundtruth import save_with_ground_truth
 
         builders = {"wordnet-minilm": make_wordnet_minilm}
         dataset = builders[entry["builder"]](**entry.get("params", {}), progress=progress)
@@ -142,8 +142,8 @@ def fetch_dataset(
     with ``force`` the file is downloaded again and replaces it only once it has been
     checked."""
     from annbench.datasets.download import check_url, fetch, sha256_of
+    from annbench.datasets.groundtruth import save_with_ground_truth
     from annbench.datasets.store import dataset_info, load_dataset
-    from annbench.groundtruth import save_with_ground_truth
 
     check_url(url)
     target = dataset_path(name, data_dir)

@@ -115,7 +115,7 @@ def import_vectors(
         source["n_queries_held_out"] = n_queries
     dataset = Dataset(base=base, queries=queries, metric=metric, labels=labels, source=source)
     if ground_truth_path is not None:
-        from annbench.groundtruth import refine
+        from annbench.datasets.groundtruth import refine
 
         ids = read_array(ground_truth_path).astype(np.int64)
         if len(ids) != len(queries) or ids.min() < 0 or ids.max() >= len(base):

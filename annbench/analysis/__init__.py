@@ -1,0 +1,1 @@
+"""Pure functions of arrays and frames: metrics, Pareto frontiers, comparisons, the gate."""

@@ -1,0 +1,65 @@
+"""Exact ground truth on a Dask cluster: the base is cut into shards that workers read from
+the dataset file themselves (shared storage), each worker scans its shard for all queries, and
+the client merges the candidates and re-scores them exactly, reading only the candidate rows.
+
+The shards are scanned with the same kernel as ``groundtruth.exact_knn``; the k best of each
+shard, merged, are the k best of the whole base, and the exact re-scoring orders them the same
+way, so the result equals the single-machine one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from annbench.errors import UserError
+
+
+def _scan_shard(path: str, start: int, stop: int, metric: str, k: int):
+    import h5py
+
+    from annbench.datasets.groundtruth import scan
+
+    with h5py.File(path, "r") as f:
+        base = np.asarray(f["train"][start:stop], dtype=np.float32)
+        queries = np.asarray(f["test"][:], dtype=np.float32)
+    return scan(base, queries, metric, k, offset=start, progress=False)
+
+
+def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` contiguous, nearly equal ranges covering range(n)."""
+    edges = np.linspace(0, n, max(1, min(shards, n)) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def sharded_exact_knn(
+    path: str | os.PathLike, client, k: int = 100, shards: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k ids and distances for the dataset file at ``path``, computed on ``client``'s
+    workers (which must see ``path``)."""
+    import h5py
+
+    from annbench.datasets.groundtruth import merge_scans, refine
+    from annbench.datasets.store import dataset_info
+
+    path = str(Path(path).resolve())
+    info = dataset_info(path)
+    n, metric = info["n_base"], info["metric"]
+    if shards is None:
+        shards = max(1, len(client.scheduler_info()["workers"]))
+    futures = [
+        client.submit(_scan_shard, path, start, stop, metric, k, pure=False)
+        for start, stop in shard_bounds(n, shards)
+    ]
+    candidates = merge_scans(client.gather(futures), metric, k)
+    with h5py.File(path, "r") as f:
+        queries = np.asarray(f["test"][:], dtype=np.float32)
+        wanted = np.unique(candidates)
+        rows = np.asarray(f["train"][wanted], dtype=np.float32)  # only the candidates
+    local = np.searchsorted(wanted, candidates)
+    ids, distances = refine(rows, queries, local, metric)
+    if np.any(ids < 0):
+        raise UserError("sharded ground truth found fewer neighbours than asked for")
+    return wanted[ids], distances

@@ -1,0 +1,431 @@
+"""Experiment spec (YAML) -> list of Jobs.
+
+An experiment names datasets, adapters (optionally overriding grid values) and k::
+
+    datasets: [blobs-10k-32]
+    k: 10
+    repeats: 3          # measured passes per query-sweep point, after `warmup`
+    warmup: 1
+    timeout: 900        # seconds per job
+    seeds: [0]          # one build per seed (the seed also drives a seeded insertion order)
+    orders: [original]  # insertion orders, an axis like a build parameter (annbench.orders)
+    build_threads: [1, 2]   # an axis of builds (default null: the library's own choice)
+    search_threads: [1, 2]  # per build, every query point is measured with each
+    modes: [batch, single]  # batch: all queries in one call; single: one call per query
+    adapters:
+      - faiss-flat
+      - name: hnswlib
+        build: {M: [8, 16]}
+        query: {ef: [10, 40]}
+      - name: chroma
+        seeds: [0, 1, 2, 3, 4]   # this adapter's own builds, in place of the top-level seeds
+
+Every combination of a dataset, an adapter and a point of its build grid is one Job; the
+query grid rides along inside the Job, because one build serves the whole query sweep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annbench.adapters.params import checked_grid, checked_list
+from annbench.errors import UserError, refuse_unknown_keys
+from annbench.errors.files import read_yaml
+from annbench.errors.names import check_name
+from annbench.run.orders import NEEDS_LABELS, NEEDS_LID, ORDERS
+from annbench.store.jobs import Job
+
+EXPERIMENT_KEYS = {
+    "datasets",
+    "adapters",
+    "k",
+    "repeats",
+    "warmup",
+    "timeout",
+    "seeds",
+    "orders",
+    "build_threads",
+    "search_threads",
+    "modes",
+}
+MODES = ("batch", "single")
+ADAPTER_KEYS = {"name", "build", "query", "seeds"}
+DEFAULTS = {
+    "k": 10,
+    "repeats": 3,
+    "warmup": 1,
+    "timeout": 900,
+    "seeds": [0],
+    "orders": ["original"],
+    "build_threads": [None],
+    "search_threads": [None],
+    "modes": ["batch"],
+}
+
+
+@dataclass
+class Experiment:
+    datasets: list[str]
+    adapters: list[dict[str, Any]]
+    k: int = 10
+    repeats: int = 3
+    warmup: int = 1
+    timeout: float = 900
+    seeds: list[int] = field(default_factory=lambda: [0])
+    orders: list[str] = field(default_factory=lambda: ["original"])
+    build_threads: list[int | None] = field(default_factory=lambda: [None])
+    search_threads: list[int | None] = field(default_factory=lambda: [None])
+    modes: list[str] = field(default_factory=lambda: ["batch"])
+
+
+def default_experiment_path() -> Path:
+    return Path(__file__).with_name("default_experiment.yml")
+
+
+PROFILES = ("vendor-defaults",)
+
+
+def profile_path(name: str) -> Path:
+    if name not in PROFILES:
+        raise UserError(f"unknown profile {name!r}; profiles: {', '.join(PROFILES)}")
+    return Path(__file__).parent / "profiles" / f"{name}.yml"
+
+
+Warn = Callable[[str], None]
+
+
+def read_experiment(path: str | os.PathLike, warn: Warn | None = None) -> Experiment:
+    """Parse and check an experiment spec file."""
+    raw = read_yaml(path, "experiment spec")
+    return parse_experiment(raw, where=str(path), warn=warn)
+
+
+def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = None) -> Experiment:
+    """Check every value of a spec (types, ranges, non-empty lists); duplicates in a list are
+    dropped with a warning. Adapter parameters are checked by ``expand``, against the types
+    and ranges each adapter's spec file declares."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping with keys {sorted(EXPERIMENT_KEYS)}")
+    refuse_unknown_keys(raw, EXPERIMENT_KEYS, where)
+    for key in ("datasets", "adapters"):
+        if not raw.get(key):
+            raise UserError(f"{where}: '{key}' must list at least one entry")
+    merged = {**DEFAULTS, **raw}
+    datasets = parse_datasets(merged["datasets"], where, warn)
+    modes = _listed(merged["modes"], "modes", where, warn, _choice(MODES, "mode"))
+    orders = _listed(merged["orders"], "orders", where, warn, _choice(ORDERS, "order"))
+    return Experiment(
+        datasets=datasets,
+        adapters=[_adapter_entry(entry, where, warn) for entry in _as_list(merged["adapters"])],
+        k=_integer(merged["k"], "k", where, minimum=1),
+        repeats=_integer(merged["repeats"], "repeats", where, minimum=1),
+        warmup=_integer(merged["warmup"], "warmup", where, minimum=0),
+        timeout=_timeout(merged["timeout"], where),
+        seeds=_seeds(merged["seeds"], where, warn),
+        orders=orders,
+        build_threads=_thread_counts(merged["build_threads"], "build_threads", where, warn),
+        search_threads=_thread_counts(merged["search_threads"], "search_threads", where, warn),
+        modes=modes,
+    )
+
+
+def parse_datasets(value: Any, where: str, warn: Warn | None = None) -> list[str]:
+    """Dataset entries: names (checked as names) or paths to files; duplicates dropped."""
+    return _listed(value, "datasets", where, warn, _dataset_entry)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _listed(value: Any, key: str, where: str, warn: Warn | None, check) -> list[Any]:
+    """A spec list: at least one entry, each checked, duplicates dropped with a warning."""
+    return checked_list(value, check, f"{where}: '{key}'", warn)
+
+
+def _dataset_entry(value: Any, where: str) -> str:
+    """A dataset name (checked as a name) or a path to a file (.hdf5 / .h5, or holding '/')."""
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{where} takes dataset names or paths, got {value!r}")
+    if os.sep in value or value.endswith((".hdf5", ".h5")):
+        return value
+    return check_name(value, f"{where}: dataset name")
+
+
+def _choice(options: tuple[str, ...], what: str):
+    def check(value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in options:
+            raise UserError(f"{where}: unknown {what} {value!r}; choose from {', '.join(options)}")
+        return value
+
+    return check
+
+
+def _integer(value: Any, key: str, where: str, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:  # bool is no count
+        raise UserError(f"{where}: '{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _timeout(value: Any, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise UserError(f"{where}: 'timeout' must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def check_timeout(value: float, where: str = "--timeout") -> float:
+    """The one timeout rule, for the command line too."""
+    return _timeout(value, where)
+
+
+def _seeds(value: Any, where: str, warn: Warn | None = None) -> list[int]:
+    def seed(item: Any, place: str) -> int:
+        if type(item) is not int or item < 0:  # bool is no seed
+            raise UserError(f"{place} takes non-negative integers, got {item!r}")
+        return item
+
+    return _listed(value, "seeds", where, warn, seed)
+
+
+def _thread_counts(value: Any, key: str, where: str, warn: Warn | None) -> list[int | None]:
+    def count(item: Any, place: str) -> int | None:
+        if item is not None and (type(item) is not int or item < 1):
+            raise UserError(f"{place} takes positive integers or null, got {item!r}")
+        return item
+
+    return _listed(value, key, where, warn, count)
+
+
+def _adapter_entry(entry: Any, where: str, warn: Warn | None = None) -> dict[str, Any]:
+    if isinstance(entry, str):
+        return {"name": entry, "build": {}, "query": {}}
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise UserError(f"{where}: each adapter is a name or a mapping with a 'name'")
+    place = f"{where}: adapter {entry['name']!r}"
+    refuse_unknown_keys(entry, ADAPTER_KEYS, place)
+    chosen = {"name": entry["name"]}
+    for section in ("build", "query"):
+        grid = entry.get(section) or {}
+        if not isinstance(grid, dict):
+            raise UserError(f"{place}: '{section}' must map parameter names to values")
+        chosen[section] = grid
+    if "seeds" in entry:
+        chosen["seeds"] = _seeds(entry["seeds"], place, warn)
+    return chosen
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The Cartesian product of a parameter grid, in the grid's order; {} for an empty grid."""
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _override(spec, overrides: dict, section: str, warn: Warn | None) -> dict:
+    """The spec's grid with the experiment's values in place of its defaults, every value
+    checked against the parameter's rule."""
+    spec_grid = spec.build_grid if section == "build" else spec.query_grid
+    unknown = sorted(set(overrides) - set(spec_grid))
+    if unknown:
+        raise UserError(
+            f"adapter {spec.name!r} has no {section} parameter "
+            f"{', '.join(map(repr, map(str, unknown)))}; its {section} parameters: "
+            f"{', '.join(spec_grid) or 'none'}"
+        )
+    grid = {}
+    for key, values in {**spec_grid, **overrides}.items():
+        where = f"adapter {spec.name!r}: {section} parameter {key!r}"
+        grid[key] = checked_grid(values, spec.rule(key, section), where, warn)
+    return grid
+
+
+def expand(
+    experiment: Experiment,
+    data_dir: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    warn: Warn | None = None,
+) -> list[Job]:
+    """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed).
+
+    Every adapter and parameter value is checked before any dataset is made or read; a job
+    listed twice (the same run id) runs once."""
+    from annbench.adapters.registry import discover
+    from annbench.datasets.catalog import existing_dataset, resolve_dataset
+
+    registry = discover()
+    chosen = []
+    for entry in experiment.adapters:
+        if entry["name"] not in registry:
+            known = ", ".join(sorted(registry))
+            raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
+        spec = registry[entry["name"]]
+        build = _override(spec, entry["build"], "build", warn)
+        query = _override(spec, entry["query"], "query", warn)
+        chosen.append((spec, build, query, entry.get("seeds", experiment.seeds)))
+
+    # every dataset present is checked before any is made or written to (its LID stored), so
+    # that a refusal leaves the data folder as it was
+    present = {name: existing_dataset(name, data_dir) for name in experiment.datasets}
+    names: dict[str, str] = {}
+    for name, path in present.items():
+        if path is not None:
+            _check_dataset(path, name, experiment, chosen, data_dir, names)
+    jobs: dict[str, Job] = {}
+    names.clear()
+    for name in experiment.datasets:
+        path = present[name] or resolve_dataset(name, data_dir, progress=progress)
+        info = _check_dataset(path, name, experiment, chosen, data_dir, names)
+        if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
+            from annbench.datasets.annotate import ensure_intrinsic
+            from annbench.datasets.store import dataset_info
+
+            ensure_intrinsic(path, progress=progress)
+            info = dataset_info(path)
+        digest = names[info["name"]]
+        for spec, build, query, seeds in chosen:
+            for build_point, threads, order, seed in itertools.product(
+                grid_points(build), experiment.build_threads, experiment.orders, seeds
+            ):
+                job = Job(
+                    dataset=info["name"],
+                    dataset_path=str(Path(path).resolve()),
+                    dataset_hash=digest,
+                    metric=info["metric"],
+                    adapter=spec.name,
+                    adapter_module=str(spec.module_path),
+                    adapter_class=spec.class_name,
+                    adapter_version=spec.library_version(),
+                    build_params=build_point,
+                    query_params=grid_points(query),
+                    k=experiment.k,
+                    seed=seed,
+                    insertion_order=order,
+                    repeats=experiment.repeats,
+                    warmup=experiment.warmup,
+                    timeout_s=experiment.timeout,
+                    build_threads=threads,
+                    search_threads=experiment.search_threads,
+                    modes=experiment.modes,
+                    exact=spec.exact,
+                )
+                jobs.setdefault(job.run_id, job)
+    return list(jobs.values())
+
+
+def digest_of(path: str | os.PathLike) -> str:
+    from annbench.datasets.store import dataset_hash
+
+    return dataset_hash(path)
+
+
+def _check_unique(
+    name: str, path: Path, digest: str, seen: dict[str, str], data_dir: str | os.PathLike
+) -> None:
+    """Refuse a dataset name that is not a valid name or that other content holds: results are
+    filed under the name, so one name must mean one dataset."""
+    from annbench.datasets.catalog import dataset_path
+
+    check_name(
+        name, f"dataset {path}: its name (the file name without suffix)", "rename the file to"
+    )
+    if seen.setdefault(name, digest) != digest:
+        raise UserError(
+            f"two datasets of the experiment are named {name!r} but differ in content; "
+            "rename one of the files"
+        )
+    namesake = dataset_path(name, data_dir)
+    other = namesake.exists() and namesake.resolve() != Path(path).resolve()
+    if other and digest_of(namesake) != digest:
+        raise UserError(
+            f"dataset {path} is named {name!r}, like {namesake}, which holds other "
+            "content; rename the file so their results do not mix"
+        )
+
+
+def _check_dataset(
+    path: Path,
+    name: str,
+    experiment: Experiment,
+    chosen: list,
+    data_dir: str | os.PathLike,
+    names: dict[str, str],
+) -> dict[str, Any]:
+    """The dataset's info, once the file, k, the orders' needs, the adapters' metrics and the
+    name are known to fit the experiment (``names``: name -> content hash seen so far)."""
+    from annbench.datasets.catalog import in_data_dir
+    from annbench.datasets.store import dataset_info
+
+    info = dataset_info(path)
+    if experiment.k > info["ground_truth_k"]:
+        raise UserError(
+            f"k={experiment.k} is larger than the {info['ground_truth_k']} neighbours stored "
+            f"in {path}; lower k or rebuild the dataset's ground truth"
+        )
+    label_orders = sorted(NEEDS_LABELS & set(experiment.orders))
+    if label_orders and not info["has_labels"]:
+        raise UserError(
+            f"insertion order {', '.join(label_orders)} needs labels, and dataset {name!r} has "
+            "none; drop those orders or use a dataset with labels (e.g. blobs)"
+        )
+    needs_lid = NEEDS_LID & set(experiment.orders) and not info["has_lid"]
+    if needs_lid and not in_data_dir(path, data_dir):
+        raise UserError(
+            f"insertion orders by LID need the LID stored in {path}, which lies outside "
+            f"the data folder {data_dir}; annbench writes only there: copy the file in"
+        )
+    for spec, *_ in chosen:
+        if info["metric"] not in spec.metrics:
+            raise UserError(
+                f"adapter {spec.name!r} does not support metric {info['metric']!r} of "
+                f"dataset {name!r}; remove one of them from the experiment"
+            )
+    _check_unique(info["name"], path, digest_of(path), names, data_dir)
+    return info
+
+
+SMOKE_DATASET = "smoke-2k-16"
+# builds of a non-repeatable adapter in the smoke suite. Over single builds on smoke-2k-16 the
+# recall's standard deviation reaches 0.0105 (lancedb, refine_factor=10; chroma 0.003-0.006 at
+# ef_search=10): with 16 builds a side, chance alone takes the mean 0.01 lower about once in 300
+UNREPEATABLE_BUILDS = 16
+
+
+def smoke_experiment(registry: dict | None = None) -> Experiment:
+    """Every registered adapter on a tiny dataset: the first value of each build parameter,
+    the spec's whole query grid, single-threaded seeded builds (so recall is repeatable) and
+    single-threaded searches (far steadier timings on a shared machine). An adapter whose builds
+    are not repeatable is built ``UNREPEATABLE_BUILDS`` times, so the gate compares means."""
+    from annbench.adapters.registry import discover
+
+    registry = discover() if registry is None else registry
+    adapters = [
+        {
+            "name": spec.name,
+            "build": {k: v[:1] for k, v in spec.build_grid.items()},
+            "query": {},
+            **({} if spec.repeatable else {"seeds": list(range(UNREPEATABLE_BUILDS))}),
+        }
+        for spec in sorted(registry.values(), key=lambda spec: spec.name)
+        if "euclidean" in spec.metrics and spec.library_version() != "not installed"
+    ]
+    return Experiment(
+        datasets=[SMOKE_DATASET],
+        adapters=adapters,
+        k=10,
+        repeats=3,
+        build_threads=[1],
+        search_threads=[1],
+        seeds=[0],
+        timeout=300,
+    )

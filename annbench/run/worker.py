@@ -1,0 +1,151 @@
+"""The worker: runs one Job and writes one result file.
+
+It loads the dataset, builds the index in the job's insertion order (timing the build), hands
+the adapter to the job's workload (which times the searches) and stores what came back. Every
+executor (inline, subprocess, container, cluster) ends up in ``run_job``. Whatever goes wrong
+inside the adapter is caught here and stored as a failed run with its reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from annbench.errors import UserError
+from annbench.run.threads import default_threads, thread_limit
+from annbench.store.jobs import Job
+from annbench.store.results import RunResult, write_result_file
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _peak_rss_bytes() -> int:
+    """This process's resident-set high-water mark (VmHWM). ru_maxrss is no substitute on
+    Linux: a child inherits its parent's figure across fork and exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+CGROUP_PEAK_FILES = (
+    "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",  # cgroup v1
+    "/sys/fs/cgroup/memory.peak",  # cgroup v2
+)
+
+
+def _container_peak_bytes() -> int | None:
+    """The container's peak memory as its cgroup counts it; None outside a container."""
+    from annbench.store.manifest import IMAGE_ENV
+
+    if not os.environ.get(IMAGE_ENV):
+        return None
+    for name in CGROUP_PEAK_FILES:
+        try:
+            return int(Path(name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_job(job: Job, out: str | Path) -> Path:
+    """Measure ``job`` and write its result (ok or failed) to the file ``out``."""
+    from annbench.store.manifest import environment
+
+    started = _now()
+    try:
+        result = measure(job)
+    except Exception as exc:  # an adapter can fail in any way; the sweep must go on
+        result = RunResult(job=job, status="failed", error=one_line(exc))
+    result.started_at, result.finished_at = started, _now()
+    result.environment = environment()
+    return write_result_file(out, result)
+
+
+def measure(job: Job) -> RunResult:
+    from annbench.adapters.registry import load_adapter_class
+    from annbench.datasets.groundtruth import normalized
+    from annbench.datasets.store import load_dataset
+    from annbench.run.orders import insertion_order
+    from annbench.run.workloads import static
+
+    dataset = load_dataset(job.dataset_path)
+    if job.k > dataset.ground_truth_k:
+        raise UserError(f"k={job.k} exceeds the stored ground truth ({dataset.ground_truth_k})")
+    base, queries = dataset.base, dataset.queries
+    if job.metric == "angular":
+        base, queries = normalized(base), normalized(queries)
+    order = insertion_order(
+        job.insertion_order, len(base), job.seed, labels=dataset.labels, lid=dataset.lid
+    )
+    adapter = load_adapter_class(job.adapter_module, job.adapter_class)(
+        job.metric, seed=job.seed, build_threads=job.build_threads, **job.build_params
+    )
+    ordered = base if job.insertion_order == "original" else np.ascontiguousarray(base[order])
+    rss_before = _rss_bytes()
+    with thread_limit(job.build_threads):
+        start = time.perf_counter_ns()
+        adapter.build(ordered, order.copy())
+        build_ns = time.perf_counter_ns() - start
+    rss_after = _rss_bytes()
+    del ordered
+    result = RunResult(
+        job=job,
+        build_time_ns=build_ns,
+        build_rss_delta_bytes=rss_after - rss_before,
+        index_memory_bytes=adapter.memory_bytes(),
+        insertion_order=order,
+        ground_truth_ids=dataset.neighbors[:, : job.k],
+        ground_truth_distances=dataset.distances[:, : job.k],
+    )
+    result.points = static.sweep(adapter, dataset, queries, job)
+    adapter.close()
+    if job.build_threads is None or None in job.search_threads:
+        result.default_threads = default_threads()
+    result.peak_rss_bytes = _peak_rss_bytes()
+    result.container_peak_bytes = _container_peak_bytes()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m annbench.run.worker OUT_FILE [--job JSON]``; without --job the Job's JSON is
+    read from standard input. Executors run it under the guard (annbench.run.executors.guard)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[1] == "--job":
+        text = args[2]
+    elif len(args) == 1:
+        text = sys.stdin.read()
+    else:
+        print(
+            "usage: python -m annbench.run.worker OUT_FILE [--job JSON] (or JSON on stdin)",
+            file=sys.stderr,
+        )
+        return 2
+    print(run_job(Job.from_json(text), args[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The static workload: today's query sweep. Every point of the query grid, in every mode and
+with every search-thread count: warmup passes, then timed passes over the dataset's queries.
+
+batch: one call with every query per pass; single: one call per query, each timed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+
+from annbench.errors import UserError
+from annbench.run.threads import thread_limit
+from annbench.run.workloads.answers import checked_output
+from annbench.store.jobs import Job
+from annbench.store.results import SweepPoint
+
+
+def sweep(adapter, dataset, queries: np.ndarray, job: Job) -> list[SweepPoint]:
+    """Measure ``adapter`` (built) at every query point of ``job``; ``queries`` are the
+    dataset's, as the adapter must see them (normalised for angular)."""
+    from annbench.datasets.groundtruth import exact_distances
+
+    points = []
+    for params, mode, threads in itertools.product(job.query_params, job.modes, job.search_threads):
+        adapter.set_query_params(**params)
+        adapter.search_threads = threads
+        with thread_limit(threads):
+            ids, distances, times, latencies = timed_search(
+                adapter, queries, job.k, job.warmup, job.repeats, mode
+            )
+        ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
+        true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
+        points.append(
+            SweepPoint(params, ids, distances, true_distances, times, mode, threads, latencies)
+        )
+    return points
+
+
+def timed_search(
+    adapter, queries: np.ndarray, k: int, warmup: int, repeats: int, mode: str = "batch"
+):
+    """Warm up, then time ``repeats`` passes over the queries.
+
+    batch: one call with every query per pass; single: one call per query, each timed.
+    Returns the last pass's (ids, distances), each pass's total time in ns, and for single mode
+    the (repeats, n_queries) latencies in ns (None for batch).
+    """
+    if mode == "batch":
+        for _ in range(warmup):
+            adapter.search(queries, k)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            ids, distances = adapter.search(queries, k)
+            times.append(time.perf_counter_ns() - start)
+        return ids, distances, times, None
+    if mode != "single":
+        raise UserError(f"unknown search mode {mode!r}; use batch or single")
+    singles = [queries[i : i + 1] for i in range(len(queries))]
+    for _ in range(warmup):
+        for query in singles:
+            adapter.search(query, k)
+    latencies = np.empty((repeats, len(queries)), dtype=np.int64)
+    for repeat in range(repeats):
+        answers = []
+        for i, query in enumerate(singles):
+            start = time.perf_counter_ns()
+            answer = adapter.search(query, k)
+            latencies[repeat, i] = time.perf_counter_ns() - start
+            answers.append(answer)
+    ids = np.concatenate([np.asarray(a[0]).reshape(1, -1) for a in answers])
+    distances = np.concatenate([np.asarray(a[1]).reshape(1, -1) for a in answers])
+    return ids, distances, latencies.sum(axis=1).tolist(), latencies

@@ -1,0 +1,217 @@
+"""Result files -> one tidy pandas DataFrame, one row per query-sweep point.
+
+Metrics are computed here from the stored raw arrays, so a new metric never needs a rerun.
+A failed run contributes one row with its status and reason and no metrics.
+
+A result is *stale* when the dataset it names has changed since it was measured: its recorded
+content hash differs from that of the dataset file now present (at the path the job read, else
+under the same name in the data folder). Stale results are left out unless asked for, so
+numbers of old and new content never mix under one name; where no dataset file can be found
+(results copied from another machine) a result is taken as it is. The frame's
+``attrs["notes"]`` holds one line per thing left out, for the command line to print.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from annbench.analysis.metrics import (
+    latency_summary,
+    recall_at_k,
+    recall_distribution,
+    timing_summary,
+    tolerant_recall_at_k,
+)
+from annbench.errors import NewerFormat, UserError
+from annbench.store.results import FAILED_RERUN, RunResult, read_result, result_files
+
+COLUMNS = [
+    "dataset",
+    "adapter",
+    "label",
+    "build_params",
+    "query_params",
+    "mode",
+    "search_threads",
+    "build_threads",
+    "search_threads_used",
+    "build_threads_used",
+    "k",
+    "seed",
+    "insertion_order",
+    "status",
+    "error",
+    "recall",
+    "recall_tolerant",
+    "recall_zero_share",
+    "recall_full_share",
+    "recall_p05",
+    "qps",
+    "qps_min",
+    "qps_max",
+    "qps_iqr",
+    "qps_ci_low",
+    "qps_ci_high",
+    "cv",
+    "unstable",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "latency_mean_ms",
+    "search_time_s",
+    "build_time_s",
+    "index_memory_bytes",
+    "build_rss_delta_bytes",
+    "peak_rss_bytes",
+    "container_peak_bytes",
+    "n_queries",
+    "repeats",
+    "exact",
+    "stale",
+    "run_id",
+]
+
+
+def load_frame(
+    results_dir: str | os.PathLike,
+    *,
+    per_query: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    include_stale: bool = False,
+):
+    """Every stored result under ``results_dir`` as a DataFrame (empty if there are none).
+
+    With ``per_query`` each row also holds ``recall_per_query``, an array over the queries.
+    Stale results (see above) are left out unless ``include_stale``; files in the folder that
+    are not results are skipped. Either is said in ``frame.attrs["notes"]``.
+    """
+    import pandas as pd
+
+    rows, skipped = [], []
+    current = _current_hash(data_dir)
+    for path in result_files(results_dir):
+        try:
+            result = read_result(path)
+        except NewerFormat:
+            raise
+        except UserError as exc:
+            skipped.append(str(exc))
+            continue
+        rerun = path.name.endswith(FAILED_RERUN)
+        stale = current(result.job) not in (None, result.job.dataset_hash)
+        for row in result_rows(result, per_query=per_query):
+            if rerun:
+                row["error"] = f"rerun failed, the earlier ok result is kept: {row['error']}"
+            rows.append({**row, "stale": stale})
+    frame = pd.DataFrame(rows)
+    # every column of the schema, even where no run got far enough to fill it (all failed)
+    frame = frame.reindex(columns=COLUMNS + [c for c in frame.columns if c not in COLUMNS])
+    notes = [f"skipped {reason}" for reason in skipped]
+    stale_runs = frame.loc[frame["stale"].eq(True), "run_id"].nunique()
+    if stale_runs and not include_stale:
+        frame = frame[~frame["stale"].eq(True)].reset_index(drop=True)
+        notes.append(
+            f"left out {stale_runs} stale results (their dataset's content has changed since); "
+            "--include-stale shows them"
+        )
+    elif stale_runs:
+        notes.append(f"{stale_runs} results are stale (their dataset's content has changed)")
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def _current_hash(data_dir: str | os.PathLike | None):
+    """job -> content hash of the dataset file now present for it (None: no file found)."""
+    from pathlib import Path
+
+    from annbench.datasets.store import dataset_hash
+
+    cache: dict[tuple, str | None] = {}
+
+    def current(job) -> str | None:
+        candidates = [Path(job.dataset_path)]
+        if data_dir is not None:
+            candidates.append(Path(data_dir) / f"{job.dataset}.hdf5")
+        for path in candidates:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            if key not in cache:
+                try:
+                    cache[key] = dataset_hash(path)
+                except UserError:
+                    cache[key] = "unreadable"
+            return cache[key]
+        return None
+
+    return current
+
+
+def _used(requested: int | None, default: int | None) -> int | None:
+    """The threads a run used: what the spec asked for, else what the library defaulted to."""
+    return requested if requested is not None else default
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str, Any]]:
+    job = result.job
+    common = {
+        "dataset": job.dataset,
+        "dataset_path": job.dataset_path,
+        "adapter": job.adapter,
+        "label": job.label,
+        "build_params": _params_text(job.build_params),
+        "build_threads": job.build_threads,
+        "build_threads_used": _used(job.build_threads, result.default_threads),
+        "k": job.k,
+        "seed": job.seed,
+        "insertion_order": job.insertion_order,
+        "status": result.status,
+        "error": result.error,
+        "build_time_s": result.build_time_ns / 1e9 if result.build_time_ns is not None else np.nan,
+        "index_memory_bytes": result.index_memory_bytes,
+        "build_rss_delta_bytes": result.build_rss_delta_bytes,
+        "peak_rss_bytes": result.peak_rss_bytes,
+        "container_peak_bytes": result.container_peak_bytes,
+        "repeats": job.repeats,
+        "exact": job.exact,
+        "run_id": job.run_id,
+        **{f"build.{key}": value for key, value in job.build_params.items()},
+    }
+    if result.status != "ok" or not result.points:
+        return [{**common, "query_params": "", "n_queries": 0}]
+    rows = []
+    for point in result.points:
+        n_queries = len(point.ids)
+        recalls = recall_at_k(point.ids, result.ground_truth_ids, job.k)
+        tolerant = tolerant_recall_at_k(
+            point.true_distances, result.ground_truth_distances, job.k, point.ids
+        )
+        row = {
+            **common,
+            "query_params": _params_text(point.query_params),
+            **{f"query.{key}": value for key, value in point.query_params.items()},
+            "mode": point.mode,
+            "search_threads": point.search_threads,
+            "search_threads_used": _used(point.search_threads, result.default_threads),
+            "recall": float(recalls.mean()),
+            "recall_tolerant": float(tolerant.mean()),
+            **recall_distribution(recalls),
+            **timing_summary(point.search_times_ns, n_queries),
+            **latency_summary(point.latencies_ns),
+            "search_time_s": float(np.median(point.search_times_ns)) / 1e9,
+            "n_queries": n_queries,
+        }
+        if per_query:
+            row["recall_per_query"] = recalls
+        rows.append(row)
+    return rows

@@ -1,0 +1,77 @@
+"""The Job: plain data naming everything one measurement needs, and its identity.
+
+A Job travels as JSON to a subprocess, a container or a cluster worker, and is stored in its
+result file; its ``run_id`` (a hash of what determines the measurement) names that file, so a
+job already stored is not run again and a result whose dataset changed is not taken for new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one worker needs to build one index and sweep its query parameters.
+
+    Plain data: it travels as JSON to a subprocess, a container or a cluster worker.
+    """
+
+    dataset: str
+    dataset_path: str
+    dataset_hash: str
+    metric: str
+    adapter: str
+    adapter_module: str
+    adapter_class: str
+    adapter_version: str
+    build_params: dict[str, Any]
+    query_params: list[dict[str, Any]]
+    k: int
+    seed: int = 0
+    insertion_order: str = "original"
+    repeats: int = 3
+    warmup: int = 1
+    timeout_s: float = 900.0
+    build_threads: int | None = None
+    search_threads: list[int | None] = field(default_factory=lambda: [None])
+    modes: list[str] = field(default_factory=lambda: ["batch"])
+    exact: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        """Identity of the measurement: same inputs, same id, so a stored run is not redone."""
+        identity = {
+            "dataset": self.dataset_hash,
+            "adapter": self.adapter,
+            "version": self.adapter_version,
+            "build": self.build_params,
+            "query": self.query_params,
+            "k": self.k,
+            "seed": self.seed,
+            "order": self.insertion_order,
+            "build_threads": self.build_threads,
+            "search_threads": self.search_threads,
+            "modes": self.modes,
+            "repeats": [self.warmup, self.repeats],
+        }
+        text = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Human name of the run: adapter(build params)."""
+        params = ", ".join(f"{k}={v}" for k, v in sorted(self.build_params.items()))
+        name = f"{self.adapter}({params})" if params else self.adapter
+        return name if self.insertion_order == "original" else f"{name} [{self.insertion_order}]"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        return cls(**json.loads(text))

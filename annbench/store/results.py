@@ -1,0 +1,308 @@
+"""The result store: one HDF5 file per job, written atomically, read back into a tidy frame.
+
+Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
+
+- attrs: ``schema_version``, ``job`` (JSON), ``status`` (ok | failed), ``error``,
+  ``build_time_ns``, memory figures, ``environment`` (JSON), timestamps;
+- ``ground_truth/ids`` and ``ground_truth/distances``: the dataset's first k neighbours, so a
+  result file is self-contained and metrics can be recomputed without the dataset;
+- ``insertion_order``: the permutation of base ids the adapter received;
+- ``points/<i>``: one group per query-sweep point, attrs ``query_params`` (JSON), arrays
+  ``ids`` and ``distances`` (as the adapter returned them), ``true_distances`` (recomputed by
+  the worker) and ``search_times_ns`` (one per measured repeat).
+
+Metrics are computed when results are loaded (``load_frame``), never stored.
+
+How a result gets there: the worker writes ``<run id>.<pid>.staging`` and exits; the executor
+then commits it (``commit_result``). A good result replaces what was stored; a failure never
+replaces a good result and is kept beside it as ``<run id>.failed.h5``. Staged files whose
+sweep died are removed by the next sweep (``clean_staging``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import NewerFormat, UserError
+from annbench.errors.files import ensure_folder, os_errors
+from annbench.errors.names import check_name, inside
+from annbench.store.jobs import Job
+
+MEASURES = (
+    "default_threads",
+    "build_time_ns",
+    "index_memory_bytes",
+    "build_rss_delta_bytes",
+    "peak_rss_bytes",
+    "container_peak_bytes",
+)
+SCHEMA_VERSION = 2  # 2: points carry mode, search_threads and single-query latencies
+SUFFIX = ".h5"
+FAILED_RERUN = ".failed.h5"  # a failed rerun beside a good result (never replaces it)
+PARTIAL = ".partial"
+STAGING = ".staging"
+
+
+@dataclass
+class SweepPoint:
+    query_params: dict[str, Any]
+    ids: np.ndarray
+    distances: np.ndarray
+    true_distances: np.ndarray
+    search_times_ns: list[int]
+    mode: str = "batch"
+    search_threads: int | None = None
+    latencies_ns: np.ndarray | None = None  # (repeats, n_queries), single mode only
+
+
+@dataclass
+class RunResult:
+    job: Job
+    status: str = "ok"
+    error: str = ""
+    build_time_ns: int | None = None
+    index_memory_bytes: int | None = None
+    build_rss_delta_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    container_peak_bytes: int | None = None
+    # threads a library used where the spec left them unset (build_threads or search_threads
+    # null): recorded so a result says what it ran with
+    default_threads: int | None = None
+    ground_truth_ids: np.ndarray | None = None
+    ground_truth_distances: np.ndarray | None = None
+    insertion_order: np.ndarray | None = None
+    points: list[SweepPoint] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str = ""
+
+
+def result_path(results_dir: str | os.PathLike, job: Job) -> Path:
+    """Where the job's result lives: RESULTS/<dataset>/<adapter>/<run id>.h5, checked to stay
+    inside the results folder."""
+    return inside(
+        results_dir,
+        check_name(job.dataset, "dataset name"),
+        check_name(job.adapter, "adapter name"),
+        f"{job.run_id}{SUFFIX}",
+    )
+
+
+def failed_rerun_path(results_dir: str | os.PathLike, job: Job) -> Path:
+    """Where a failed rerun of a job stored as ok is kept, beside the good result."""
+    return result_path(results_dir, job).with_suffix(FAILED_RERUN)
+
+
+def staging_path(results_dir: str | os.PathLike, job: Job) -> Path:
+    """Where a worker writes its result before the executor commits it. The name holds this
+    process's id, so a later sweep can tell a leftover of a dead sweep from one in flight."""
+    final = result_path(results_dir, job)
+    return final.with_name(f"{job.run_id}.{os.getpid()}{STAGING}")
+
+
+def write_result_file(path: str | os.PathLike, result: RunResult) -> Path:
+    """Write one result file at ``path`` (atomically: readers never see half a file)."""
+    import h5py
+
+    path = Path(path)
+    ensure_folder(path.parent)
+    partial = path.with_name(path.name + PARTIAL)
+    try:
+        with os_errors(path), h5py.File(partial, "w") as f:
+            _write_attrs(f, result)
+            _write_arrays(f, result)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def commit_result(results_dir: str | os.PathLike, job: Job, staged: str | os.PathLike) -> Path:
+    """Move a staged result into the store; return where it now lives.
+
+    A good result replaces whatever was stored (and clears a failed rerun recorded beside it).
+    A failure never replaces a good result: it is kept beside it as ``<run id>.failed.h5``.
+    """
+    final = result_path(results_dir, job)
+    beside = failed_rerun_path(results_dir, job)
+    if read_summary(staged)["status"] == "ok":
+        os.replace(staged, final)
+        beside.unlink(missing_ok=True)
+        return final
+    if stored_status(results_dir, job) == "ok":
+        os.replace(staged, beside)
+        return beside
+    os.replace(staged, final)
+    return final
+
+
+def store_result(results_dir: str | os.PathLike, result: RunResult) -> Path:
+    """Write and commit a result measured (or failed) in this process."""
+    staged = staging_path(results_dir, result.job)
+    try:
+        write_result_file(staged, result)
+        return commit_result(results_dir, result.job, staged)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def clean_staging(results_dir: str | os.PathLike) -> int:
+    """Remove staged files left by sweeps that died before committing them; return how many."""
+    removed = 0
+    for path in Path(results_dir).glob(f"*/*/*{STAGING}"):
+        owner = path.name[: -len(STAGING)].rpartition(".")[2]
+        if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_attrs(f, result: RunResult) -> None:
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["job"] = result.job.to_json()
+    f.attrs["status"] = result.status
+    f.attrs["error"] = result.error
+    f.attrs["environment"] = json.dumps(result.environment, sort_keys=True, default=str)
+    f.attrs["started_at"] = result.started_at
+    f.attrs["finished_at"] = result.finished_at
+    for key in MEASURES:
+        value = getattr(result, key)
+        f.attrs[key] = -1 if value is None else int(value)
+
+
+def _write_arrays(f, result: RunResult) -> None:
+    if result.ground_truth_ids is not None:
+        f.create_dataset("ground_truth/ids", data=result.ground_truth_ids)
+        f.create_dataset("ground_truth/distances", data=result.ground_truth_distances)
+    if result.insertion_order is not None:
+        f.create_dataset("insertion_order", data=result.insertion_order)
+    for i, point in enumerate(result.points):
+        group = f.create_group(f"points/{i}")
+        group.attrs["query_params"] = json.dumps(point.query_params, sort_keys=True)
+        group.create_dataset("ids", data=np.asarray(point.ids, dtype=np.int64))
+        group.create_dataset("distances", data=np.asarray(point.distances, dtype=np.float32))
+        group.create_dataset("true_distances", data=np.asarray(point.true_distances))
+        group.create_dataset("search_times_ns", data=np.asarray(point.search_times_ns, np.int64))
+        group.attrs["mode"] = point.mode
+        group.attrs["search_threads"] = -1 if point.search_threads is None else point.search_threads
+        if point.latencies_ns is not None:
+            group.create_dataset("latencies_ns", data=np.asarray(point.latencies_ns, np.int64))
+
+
+def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
+    """'ok' or 'failed' when a result for this job is stored, else None."""
+    import h5py
+
+    path = result_path(results_dir, job)
+    if not path.exists():
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            return str(f.attrs.get("status", "failed"))
+    except OSError:
+        return None
+
+
+def result_files(results_dir: str | os.PathLike) -> list[Path]:
+    """Every stored result file, failed reruns kept beside good results included."""
+    return sorted(Path(results_dir).glob(f"*/*/*{SUFFIX}"))
+
+
+def read_result(path: str | os.PathLike) -> RunResult:
+    """Read one result file back (refusing files from a newer annbench)."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise UserError(
+            f"{path} is not a readable result file ({exc}); delete it to rerun"
+        ) from None
+    with f:
+        if "job" not in f.attrs or "status" not in f.attrs:
+            raise UserError(
+                f"{path} is an HDF5 file but not an annbench result (no job or status); "
+                "move it out of the results folder"
+            )
+        version = int(f.attrs.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise NewerFormat(
+                f"{path} has result schema version {version}, newer than this annbench "
+                f"understands ({SCHEMA_VERSION}); upgrade annbench to read it"
+            )
+        attrs = dict(f.attrs)
+        try:
+            job = Job.from_json(attrs["job"])
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path} holds an unreadable job ({exc}); delete it to rerun") from None
+        result = RunResult(
+            job=job,
+            status=str(attrs["status"]),
+            error=str(attrs.get("error", "")),
+            environment=json.loads(attrs.get("environment", "{}")),
+            started_at=str(attrs.get("started_at", "")),
+            finished_at=str(attrs.get("finished_at", "")),
+        )
+        for key in MEASURES:
+            value = int(attrs.get(key, -1))
+            setattr(result, key, None if value < 0 else value)
+        if "ground_truth" in f:
+            result.ground_truth_ids = f["ground_truth/ids"][:]
+            result.ground_truth_distances = f["ground_truth/distances"][:]
+        if "insertion_order" in f:
+            result.insertion_order = f["insertion_order"][:]
+        points = f.get("points", {})
+        for key in sorted(points, key=int):
+            group = points[key]
+            threads = int(group.attrs.get("search_threads", -1))
+            result.points.append(
+                SweepPoint(
+                    query_params=json.loads(group.attrs["query_params"]),
+                    ids=group["ids"][:],
+                    distances=group["distances"][:],
+                    true_distances=group["true_distances"][:],
+                    search_times_ns=group["search_times_ns"][:].tolist(),
+                    mode=str(group.attrs.get("mode", "batch")),  # schema 1: batch only
+                    search_threads=None if threads < 0 else threads,
+                    latencies_ns=group["latencies_ns"][:] if "latencies_ns" in group else None,
+                )
+            )
+    return result
+
+
+def read_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """Status, error and build time of a result file, without reading its arrays."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        build_ns = int(f.attrs.get("build_time_ns", -1))
+        return {
+            "status": str(f.attrs.get("status", "failed")),
+            "error": str(f.attrs.get("error", "")),
+            "build_time_s": build_ns / 1e9 if build_ns >= 0 else None,
+        }
+
+
+def read_environment(path: str | os.PathLike) -> dict[str, Any]:
+    """The environment manifest of a result file, without reading its arrays."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return json.loads(f.attrs.get("environment", "{}"))

@@ -1,0 +1,244 @@
+"""The static HTML report: an index with a ranking per dataset, a page per dataset, the
+environment. Self-contained (no network, opens from file://): figures are matplotlib SVG and
+PNG files beside the pages, and the templates only loop over what this module prepares.
+Every value reaches the page through Jinja's autoescaping, so names cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.analysis.pareto import pareto_front, qps_at_recall
+from annbench.errors import UserError
+from annbench.errors.files import ensure_folder, write_text
+from annbench.errors.names import file_stem
+
+RECALL_TARGETS = (0.90, 0.95, 0.99)
+VIEW_CAPTIONS = {
+    "build": "Recall vs index build time",
+    "memory": "Recall vs index memory (where the library reports a size)",
+    "latency": "Single-query latency percentiles against recall",
+    "order": "Recall by insertion order, 95% CI over seeds",
+}
+HERE = Path(__file__).parent
+POINT_COLUMNS = [
+    ("★", None),
+    ("adapter", "adapter"),
+    ("build", "build_params"),
+    ("query", "query_params"),
+    ("mode", "mode"),
+    ("threads", "search_threads"),
+    ("order", "insertion_order"),
+    ("seed", "seed"),
+    ("recall", "recall"),
+    ("QPS", "qps"),
+    ("QPS range", None),
+    ("CV", "cv"),
+    ("p99 ms", "latency_p99_ms"),
+    ("build s", "build_time_s"),
+    ("index MB", "index_memory_bytes"),
+]
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, np.integer)) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _templates():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, frame=None) -> Path:
+    """Write the report for the results under ``results_dir`` (or for ``frame``, loaded with
+    ``load_frame(..., per_query=True)``) into ``out_dir``; return the index page."""
+    if frame is None:
+        from annbench.store.frame import load_frame
+
+        frame = load_frame(results_dir, per_query=True)
+    if frame.empty:
+        raise UserError(f"no results in {results_dir}; run `annbench run` first")
+    out = Path(out_dir)
+    ensure_folder(out / "figures")
+    for asset in ("style.css", "sort.js"):
+        write_text(out / asset, (HERE / asset).read_text())
+    templates = _templates()
+    common = {
+        "root": "",
+        "generated": datetime.datetime.now().isoformat(timespec="minutes"),
+    }
+    datasets = []
+    for name, rows in frame.groupby("dataset", sort=True):
+        page = f"dataset-{file_stem(name)}.html"
+        description = _describe(rows)
+        context = {
+            **common,
+            "title": name,
+            "name": name,
+            "description": description,
+            "figures": _dataset_figures(rows, out, file_stem(name)),
+            "columns": [title for title, _ in POINT_COLUMNS],
+            "rows": _point_rows(rows),
+            "failures": [
+                {"label": r["label"], "error": r["error"]}
+                for _, r in rows[rows["status"] != "ok"].drop_duplicates("run_id").iterrows()
+            ],
+        }
+        write_text(out / page, templates.get_template("dataset.html.j2").render(context))
+        datasets.append(
+            {"name": name, "page": page, "description": description, "summary": _summary(rows)}
+        )
+    write_text(
+        out / "environment.html",
+        templates.get_template("environment.html.j2").render(
+            {**common, "title": "environment", "manifests": _manifests(results_dir)}
+        ),
+    )
+    index = out / "index.html"
+    write_text(
+        index,
+        templates.get_template("index.html.j2").render(
+            {**common, "title": "summary", "datasets": datasets, "targets": RECALL_TARGETS}
+        ),
+    )
+    return index
+
+
+def _describe(rows) -> str:
+    ok = rows[rows["status"] == "ok"]
+    adapters = ", ".join(sorted(rows["adapter"].unique()))
+    k = int(ok["k"].iloc[0]) if not ok.empty else "?"
+    queries = int(ok["n_queries"].iloc[0]) if not ok.empty else "?"
+    return f"k={k}, {queries} queries; adapters: {adapters}; {len(rows)} points"
+
+
+def _summary(rows) -> list[dict[str, Any]]:
+    """Per adapter: QPS at each recall target on its frontier, best recall, number of runs."""
+    ok = rows[rows["status"] == "ok"]
+    summary = []
+    for adapter in sorted(rows["adapter"].unique()):
+        points = ok[ok["adapter"] == adapter]
+        front = pareto_front(points) if not points.empty else points
+        summary.append(
+            {
+                "adapter": adapter,
+                "qps": [
+                    _number(qps_at_recall(front, t)) if not front.empty else "–"
+                    for t in RECALL_TARGETS
+                ],
+                "best_recall": _number(points["recall"].max()) if not points.empty else "–",
+                "runs": int(rows.loc[rows["adapter"] == adapter, "run_id"].nunique()),
+            }
+        )
+    return summary
+
+
+def _point_rows(rows) -> list[list[str]]:
+    ok = rows[rows["status"] == "ok"]
+    on_front = set()
+    for _, points in ok.groupby("adapter"):
+        on_front |= set(pareto_front(points).index)
+    table = []
+    for index, row in ok.sort_values(["adapter", "recall"]).iterrows():
+        cells = []
+        for title, column in POINT_COLUMNS:
+            if title == "★":
+                cells.append("★" if index in on_front else "")
+            elif title == "QPS range":
+                cells.append(_qps_range(row))
+            elif column == "index_memory_bytes":
+                value = row[column]
+                cells.append(_number(value / 1e6, 1) if value == value and value else "–")
+            elif isinstance(row[column], (float, np.floating, int, np.integer)):
+                cells.append(_number(row[column]))
+            else:
+                cells.append("" if row[column] is None else str(row[column]))
+        table.append(cells)
+    return table
+
+
+def _qps_range(row) -> str:
+    """95% interval where enough passes stand behind one, else slowest-fastest pass."""
+    if np.isfinite(row["qps_ci_low"]):
+        return f"{_number(row['qps_ci_low'])}–{_number(row['qps_ci_high'])} (95% CI)"
+    if row["repeats"] < 2 or not np.isfinite(row["qps_min"]):
+        return "–"
+    return f"{_number(row['qps_min'])}–{_number(row['qps_max'])} (min–max)"
+
+
+def _figure(paths: list[Path], out: Path, caption: str) -> dict[str, str]:
+    svg, png = (str(p.relative_to(out)) for p in sorted(paths, key=lambda p: p.suffix != ".svg"))
+    return {"svg": svg, "png": png, "caption": caption}
+
+
+def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
+    from annbench.views import plots
+
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return []
+    folder = out / "figures"
+    figures = [
+        _figure(
+            plots.plot_pareto(ok, folder / slug),
+            out,
+            "Recall vs QPS: each adapter's Pareto frontier (log QPS; up and right is better)",
+        ),
+    ]
+    for view, caption in VIEW_CAPTIONS.items():
+        paths = plots.plot_view(ok, view, folder / f"{slug}-{view}", str(ok["dataset"].iloc[0]))
+        if paths:
+            figures.append(_figure(paths, out, caption))
+    chosen = ok.loc[(ok["recall"] - 0.9).abs().groupby(ok["adapter"]).idxmin()]
+    figures.append(
+        _figure(
+            plots.plot_recall_distribution(
+                chosen, folder / f"{slug}-per-query", "Per-query recall near mean recall 0.9"
+            ),
+            out,
+            "How recall spreads over queries (each adapter's point nearest mean recall 0.9)",
+        )
+    )
+    return figures
+
+
+def _manifests(results_dir) -> list[dict[str, Any]]:
+    """Distinct environment manifests among the results, flattened for a two-column table."""
+    from annbench.store.results import read_environment, result_files
+
+    seen: dict[str, dict[str, Any]] = {}
+    for path in result_files(results_dir):
+        try:
+            environment = read_environment(path)
+        except (OSError, ValueError, KeyError):
+            continue  # not a result file; load_frame has said so already
+        environment = {k: v for k, v in environment.items() if k != "cpu_affinity"}
+        key = json.dumps(environment, sort_keys=True, default=str)
+        seen.setdefault(key, environment)
+    manifests = []
+    for number, environment in enumerate(seen.values(), 1):
+        items = []
+        for key, value in environment.items():
+            if key == "cpu_flags":
+                value = " ".join(value)
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            items.append((key, value))
+        title = f"{number}. {environment.get('hostname', '?')}: {environment.get('cpu_model', '?')}"
+        manifests.append({"title": title, "entries": items})
+    return manifests
