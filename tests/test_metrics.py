@@ -55,9 +55,11 @@ def test_recall_ignores_found_beyond_k():
 def test_recall_minus_one_padding_never_counts():
     found = np.array([[0, 1, -1, -1], [-1, -1, -1, -1], [8, -1, 9, -1]])
     np.testing.assert_array_equal(recall_at_k(found, TRUTH, 4), [0.5, 0.0, 0.5])
-    # not even when the ground truth itself is padded with -1
-    padded_truth = np.array([[0, 1, -1, -1]])
-    np.testing.assert_array_equal(recall_at_k(np.array([[0, -1, -1, -1]]), padded_truth, 4), [0.25])
+    # not even when the ground truth itself is padded with -1 (a filter passes only two
+    # vectors): recall is then of the two that exist
+    padded_truth = np.array([[0, 1, -1, -1], [0, 1, -1, -1], [-1, -1, -1, -1]])
+    found = np.array([[0, -1, -1, -1], [-1, -1, -1, -1], [-1, -1, -1, -1]])
+    np.testing.assert_array_equal(recall_at_k(found, padded_truth, 4), [0.5, 0.0, 1.0])
 
 
 def test_recall_repeated_id_counts_once():

@@ -26,3 +26,6 @@ class FaissHNSW(FaissAdapter):
 
     def set_query_params(self, ef_search: int = 16) -> None:
         self.hnsw.hnsw.efSearch = int(ef_search)
+
+    def search_parameters(self, selector):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=self.hnsw.hnsw.efSearch)

@@ -18,3 +18,6 @@ class FaissIVF(FaissAdapter):
 
     def set_query_params(self, nprobe: int = 1) -> None:
         self.index.nprobe = int(nprobe)
+
+    def search_parameters(self, selector):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)

@@ -26,3 +26,23 @@ class Hnswlib(Adapter):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids, distances = self.index.knn_query(queries, k=k, num_threads=self.search_threads or -1)
         return ids.astype(np.int64), distances
+
+    def filtered_search(
+        self, queries: np.ndarray, k: int, filters
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """hnswlib's filter function: a Python callable asked about every candidate label the
+        graph search meets (queries sharing a filter share one call). It needs the GIL, so it
+        runs on one thread; fewer than k passing vectors give a padded answer."""
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+        for group in filters.groups():
+            passing = set(filters.passing(self.attributes, int(group[0])).tolist())
+            allowed = min(k, len(passing))
+            if allowed == 0:
+                continue
+            found, found_distances = self.index.knn_query(
+                queries[group], k=allowed, num_threads=1, filter=passing.__contains__
+            )
+            ids[group, :allowed] = found
+            distances[group, :allowed] = found_distances
+        return ids, distances

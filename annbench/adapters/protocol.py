@@ -58,6 +58,21 @@ class Adapter:
         """Return (ids, distances), both of shape (len(queries), k); ids padded with -1."""
         raise NotImplementedError
 
+    #: set by the worker before ``build`` in a filtered workload: the base's attribute columns,
+    #: indexed by original id (annbench.datasets.filters.Attributes); None otherwise
+    attributes = None
+
+    def filtered_search(
+        self, queries: np.ndarray, k: int, filters
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Answer each query among the base vectors passing its own filter, as ``search``
+        answers (fewer than k pass: pad with -1). ``filters`` is one filter per query
+        (annbench.datasets.filters.QueryFilters: ``kind``, ``values``, ``groups()`` of queries
+        sharing a filter, ``mask(self.attributes, i)`` over original ids, ``describe(i)``).
+        Declare the kinds the library filters natively in spec.yml: ``filters: [label, tags,
+        range]``; the harness then checks that every answer passes its filter."""
+        raise NotImplementedError
+
     def memory_bytes(self) -> int | None:
         """The index's own size as the library reports it, when it does."""
         return None

@@ -35,6 +35,7 @@ SPEC_KEYS = {
     "build",
     "query",
     "params",
+    "filters",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
@@ -59,6 +60,8 @@ class AdapterSpec:
     query_grid: dict[str, list[Any]] = field(default_factory=dict)
     source: str = "builtin"  # builtin | path DIR | plugin DIST
     param_rules: dict[str, ParamRule] = field(default_factory=dict)
+    # filter kinds the library answers natively (adapter.filtered_search)
+    filters: tuple[str, ...] = ()
 
     def rule(self, name: str, section: str) -> ParamRule:
         """What parameter ``name`` of ``section`` (build | query) accepts: the spec's
@@ -175,7 +178,20 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         build_grid=build_grid,
         query_grid=query_grid,
         param_rules=rules,
+        filters=_filters(raw.get("filters"), spec_file),
     )
+
+
+def _filters(raw: Any, where: Path) -> tuple[str, ...]:
+    from annbench.datasets.filters import KINDS
+
+    values = [] if raw is None else raw if isinstance(raw, list) else [raw]
+    unknown = [value for value in values if value not in KINDS]
+    if unknown:
+        raise UserError(
+            f"{where}: 'filters' lists {', '.join(map(repr, unknown))}; kinds: {', '.join(KINDS)}"
+        )
+    return tuple(values)
 
 
 def _flag(raw: dict, key: str, default: bool, where: Path) -> bool:

@@ -51,6 +51,24 @@ POINT_COLUMNS = [
     "build_time_s",
 ]
 FRONTIER_COLUMNS = ("recall", "qps", "qps_min", "qps_max", "qps_ci_low", "qps_ci_high")
+# a point of a filter workload also names the workload and the filtering strategy; a static
+# point leaves them out, so baselines saved before workloads existed still match
+WORKLOAD_KEY = {"workload": "static", "strategy": ""}
+
+
+def _workload_key(row) -> dict[str, str]:
+    workload = row.get("workload") or "static"
+    if workload == "static":
+        return {}
+    return {"workload": str(workload), "strategy": str(row.get("strategy") or "")}
+
+
+def _where(entry: dict[str, Any]) -> str:
+    """The dataset a finding is about, with its workload when it has one."""
+    workload = entry.get("workload")
+    return f"{entry['dataset']}/{workload}" if workload else str(entry["dataset"])
+
+
 COMPARED_ENVIRONMENT = ("cpu_model", "cpu_count", "packages")
 
 
@@ -80,18 +98,21 @@ def summarise(frame, environment: dict[str, Any]) -> dict[str, Any]:
         raise UserError("no successful results to summarise; run `annbench run` first")
     points = [
         {
-            "key": {c: _plain(row[c]) for c in KEY_COLUMNS},
+            "key": {**{c: _plain(row[c]) for c in KEY_COLUMNS}, **_workload_key(row)},
             **{c: _plain(row[c]) for c in POINT_COLUMNS},
         }
         for _, row in ok.iterrows()
     ]
     frontiers = []
-    for (dataset, adapter), rows in ok.groupby(["dataset", "adapter"], sort=True):
+    ok = ok.assign(workload=ok["workload"].fillna("static"), strategy=ok["strategy"].fillna(""))
+    groups = ["dataset", *WORKLOAD_KEY, "adapter"]
+    for (dataset, workload, strategy, adapter), rows in ok.groupby(groups, sort=True):
         front = pareto_front(rows)
         frontiers.append(
             {
                 "dataset": dataset,
                 "adapter": adapter,
+                **_workload_key({"workload": workload, "strategy": strategy}),
                 "points": [
                     {c: _plain(r[c]) for c in FRONTIER_COLUMNS} for _, r in front.iterrows()
                 ],
@@ -201,14 +222,18 @@ def compare(
         where = f"{key['build_params'] or '-'} / {key['query_params'] or '-'}"
         if identity not in now:
             findings.append(
-                missing(key["dataset"], key["adapter"], f"{where}: not in the current results")
+                missing(_where(key), key["adapter"], f"{where}: not in the current results")
             )
             continue
         findings.append(_recall_of(old, now[identity], key, where, max_recall_drop))
-    fronts = {(f["dataset"], f["adapter"]): f["points"] for f in current["frontiers"]}
+
+    def front_key(f: dict[str, Any]) -> tuple:
+        return (f["dataset"], f["adapter"], f.get("workload", ""), f.get("strategy", ""))
+
+    fronts = {front_key(f): f["points"] for f in current["frontiers"]}
     for frontier in baseline["frontiers"]:
-        dataset, adapter = frontier["dataset"], frontier["adapter"]
-        current_front = fronts.get((dataset, adapter))
+        dataset, adapter = _where(frontier), frontier["adapter"]
+        current_front = fronts.get(front_key(frontier))
         if not current_front:
             findings.append(missing(dataset, adapter, "frontier: no current results"))
             continue
@@ -243,7 +268,7 @@ def _recall_of(old, new, key, where, max_recall_drop) -> Finding:
         detail += f" (means of {len(before)} and {len(after)} builds, drop {drop:+.4f} ±{half:.4f})"
     return Finding(
         "recall",
-        key["dataset"],
+        _where(key),
         key["adapter"],
         detail,
         bool(drop > max_recall_drop and significant),

@@ -28,7 +28,9 @@ def _first_occurrence(ids: np.ndarray) -> np.ndarray:
 
 
 def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray, k: int) -> np.ndarray:
-    """Per-query share of the true k nearest ids among the first k returned ids."""
+    """Per-query share of the true k nearest ids among the first k returned ids. Where fewer
+    than k exist (a filter passes fewer; the truth is padded with -1) the share is of those
+    that exist; a query with none has recall 1."""
     found = np.asarray(found_ids)[:, :k]
     truth = np.asarray(true_ids)[:, :k]
     if truth.shape[1] < k:
@@ -39,7 +41,8 @@ def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray, k: int) -> np.ndarr
         rows = slice(start, start + CHUNK_QUERIES)
         matches = (found[rows, :, None] == truth[rows, None, :]).any(axis=2)
         hits[rows] = (matches & valid[rows]).sum(axis=1)
-    return hits / k
+    exist = (truth >= 0).sum(axis=1)
+    return np.where(exist > 0, hits / np.maximum(exist, 1), 1.0)
 
 
 def tolerant_recall_at_k(
@@ -57,11 +60,13 @@ def tolerant_recall_at_k(
     found = np.asarray(found_distances, dtype=np.float64)[:, :k]
     if np.asarray(true_distances).shape[1] < k:
         raise ValueError(f"ground truth holds fewer than k={k} distances per query")
-    threshold = np.asarray(true_distances, dtype=np.float64)[:, k - 1 : k] + epsilon
-    within = found <= threshold
+    truth = np.asarray(true_distances, dtype=np.float64)[:, :k]
+    exist = np.isfinite(truth).sum(axis=1)  # padding (fewer than k exist) is inf
+    last = truth[np.arange(len(truth)), np.maximum(exist - 1, 0)][:, None]
+    within = found <= last + epsilon
     if found_ids is not None:
         within &= _first_occurrence(np.asarray(found_ids)[:, :k])
-    return within.sum(axis=1) / k
+    return np.where(exist > 0, np.minimum(within.sum(axis=1), exist) / np.maximum(exist, 1), 1.0)
 
 
 def queries_per_second(n_queries: int, seconds: float) -> float:

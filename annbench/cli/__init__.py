@@ -14,7 +14,7 @@ import threading
 
 import click
 
-from annbench.cli import adapters, datasets, gate, images, runs, studies  # noqa: F401
+from annbench.cli import adapters, datasets, filters, gate, images, runs, studies  # noqa: F401
 from annbench.cli.base import cli
 from annbench.errors import Stopped, UserError
 

@@ -24,6 +24,7 @@ LARGE_PLAN = 500  # jobs; a larger plan runs only when confirmed
 
 RESULT_COLUMNS = [
     "dataset",
+    "workload",
     "label",
     "query_params",
     "mode",
@@ -217,6 +218,8 @@ def _table(frame) -> str:
     shown["qps_range"] = [qps_range(row) for _, row in shown.iterrows()]
     shown["!"] = ["!" if flag is True else "" for flag in shown["unstable"]]
     columns = [c for c in RESULT_COLUMNS if c in shown.columns]
+    if shown["workload"].fillna("static").eq("static").all():
+        columns.remove("workload")  # a static sweep needs no workload column
     if (shown["status"] != "ok").any():
         columns.append("error")
     return shown[columns].to_string(

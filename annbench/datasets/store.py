@@ -28,6 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from annbench.datasets.filter_layout import (
+    read_attributes,
+    read_workload,
+    workload_hash,
+    workload_names,
+    write_filters,
+)
+from annbench.datasets.filters import Attributes, FilterWorkload
 from annbench.errors import UserError
 from annbench.errors.files import atomic_path
 
@@ -48,6 +56,9 @@ class Dataset:
     source: dict[str, Any] = field(default_factory=dict)
     lid: np.ndarray | None = None
     intrinsic: dict[str, Any] = field(default_factory=dict)
+    query_labels: np.ndarray | None = None  # where the queries' own categories are known
+    attributes: Attributes | None = None  # attribute columns for filtered search
+    workloads: dict[str, FilterWorkload] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.check()
@@ -106,6 +117,8 @@ class Dataset:
                     f"ground-truth ids {ids.min():g}..{ids.max():g} fall outside the "
                     f"{len(self.base)} base vectors (0..{len(self.base) - 1})"
                 )
+        if self.query_labels is not None and self.query_labels.shape != (len(self.queries),):
+            raise UserError("query_labels must hold one entry per query")
         for name in ("labels", "lid"):
             values = getattr(self, name)
             if values is not None and values.shape != (len(self.base),):
@@ -159,7 +172,10 @@ def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
             f.create_dataset("labels", data=np.asarray(dataset.labels, dtype=np.int64))
         if dataset.lid is not None:
             f.create_dataset("lid", data=np.asarray(dataset.lid, dtype=np.float64))
+        if dataset.query_labels is not None:
+            f.create_dataset("query_labels", data=np.asarray(dataset.query_labels, np.int64))
         f.attrs["annbench_intrinsic"] = json.dumps(dataset.intrinsic, sort_keys=True)
+        write_filters(f, dataset.attributes, dataset.workloads)
 
 
 def _open(path: str | os.PathLike):
@@ -248,10 +264,12 @@ def _check_arrays(f, path) -> None:
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Load a dataset file (annbench's or ann-benchmarks') into memory as float32."""
+    """Load a dataset file (annbench's or ann-benchmarks') into memory as float32, with its
+    attributes and filter workloads."""
     with _open(path) as f:
         metric = _metric_of(f, path)
         has_gt = "neighbors" in f and "distances" in f
+        n = int(f["train"].shape[0])
         return Dataset(
             base=np.ascontiguousarray(f["train"][:], dtype=np.float32),
             queries=np.ascontiguousarray(f["test"][:], dtype=np.float32),
@@ -262,7 +280,20 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             source=json.loads(f.attrs.get("annbench_source", "{}")),
             lid=np.asarray(f["lid"][:]) if "lid" in f else None,
             intrinsic=json.loads(f.attrs.get("annbench_intrinsic", "{}")),
+            query_labels=f["query_labels"][:] if "query_labels" in f else None,
+            attributes=read_attributes(f, n),
+            workloads={name: read_workload(f, name, path) for name in workload_names(f)},
         )
+
+
+def load_workload(path: str | os.PathLike, name: str):
+    """(attributes, workload) of one filter workload of a dataset file."""
+    with _open(path) as f:
+        workload = read_workload(f, name, path)
+        attributes = read_attributes(f, int(f["train"].shape[0]))
+    if attributes is None:
+        raise UserError(f"{path}: workload {name!r} has no attributes to filter on")
+    return attributes, workload
 
 
 def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -280,6 +311,14 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
             "ground_truth_k": int(f["neighbors"].shape[1]) if "neighbors" in f else 0,
             "has_labels": "labels" in f,
             "has_lid": "lid" in f,
+            "attributes": sorted(f["attributes"]) if "attributes" in f else [],
+            "workloads": {
+                name: {
+                    "filter": str(f["workloads"][name].attrs["filter"]),
+                    **json.loads(f["workloads"][name].attrs.get("info", "{}")),
+                }
+                for name in workload_names(f)
+            },
             "intrinsic": json.loads(f.attrs.get("annbench_intrinsic", "{}")),
             "format_version": int(f.attrs.get("annbench_format_version", 0)),
             "source": json.loads(f.attrs.get("annbench_source", "{}")),
@@ -287,10 +326,18 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
         }
 
 
-def dataset_hash(path: str | os.PathLike) -> str:
-    """The stored content hash, or one computed from the arrays for foreign files."""
+def dataset_hash(path: str | os.PathLike, workload: str = "") -> str:
+    """The stored content hash, or one computed from the arrays for foreign files; with a
+    workload, a hash of both (so a result of a remade workload is stale)."""
     info = dataset_info(path)
     if info["content_hash"]:
-        return info["content_hash"]
-    dataset = load_dataset(path)
-    return content_hash(dataset.base, dataset.queries, dataset.metric)
+        digest = info["content_hash"]
+    else:
+        dataset = load_dataset(path)
+        digest = content_hash(dataset.base, dataset.queries, dataset.metric)
+    if not workload:
+        return digest
+    with _open(path) as f:
+        if workload not in workload_names(f):
+            raise UserError(f"{path} has no workload {workload!r}")
+        return hashlib.sha256(f"{digest}:{workload_hash(f, workload)}".encode()).hexdigest()

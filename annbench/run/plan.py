@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annbench.adapters.params import checked_grid, checked_list
+from annbench.adapters.params import ParamRule, checked_grid, checked_list
 from annbench.errors import UserError, refuse_unknown_keys
 from annbench.errors.files import read_yaml
 from annbench.errors.names import check_name
@@ -55,7 +55,10 @@ EXPERIMENT_KEYS = {
     "modes",
 }
 MODES = ("batch", "single")
-ADAPTER_KEYS = {"name", "build", "query", "seeds"}
+ADAPTER_KEYS = {"name", "build", "query", "seeds", "strategy", "overfetch"}
+STRATEGIES = ("native", "postfilter")
+OVERFETCH_RULE = ParamRule("float", min=1.0)
+DEFAULT_OVERFETCH = [1.0, 2.0, 4.0]
 DEFAULTS = {
     "k": 10,
     "repeats": 3,
@@ -73,6 +76,9 @@ DEFAULTS = {
 class Experiment:
     datasets: list[str]
     adapters: list[dict[str, Any]]
+    # dataset -> its workloads ("" = the static sweep; "all" = every filter workload); a
+    # dataset not named here runs the static sweep only
+    workloads: dict[str, list[str]] = field(default_factory=dict)
     k: int = 10
     repeats: int = 3
     warmup: int = 1
@@ -117,11 +123,12 @@ def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = No
         if not raw.get(key):
             raise UserError(f"{where}: '{key}' must list at least one entry")
     merged = {**DEFAULTS, **raw}
-    datasets = parse_datasets(merged["datasets"], where, warn)
+    datasets, workloads = parse_dataset_entries(merged["datasets"], where, warn)
     modes = _listed(merged["modes"], "modes", where, warn, _choice(MODES, "mode"))
     orders = _listed(merged["orders"], "orders", where, warn, _choice(ORDERS, "order"))
     return Experiment(
         datasets=datasets,
+        workloads=workloads,
         adapters=[_adapter_entry(entry, where, warn) for entry in _as_list(merged["adapters"])],
         k=_integer(merged["k"], "k", where, minimum=1),
         repeats=_integer(merged["repeats"], "repeats", where, minimum=1),
@@ -138,6 +145,42 @@ def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = No
 def parse_datasets(value: Any, where: str, warn: Warn | None = None) -> list[str]:
     """Dataset entries: names (checked as names) or paths to files; duplicates dropped."""
     return _listed(value, "datasets", where, warn, _dataset_entry)
+
+
+DATASET_KEYS = {"dataset", "workload", "workloads"}
+
+
+def parse_dataset_entries(
+    value: Any, where: str, warn: Warn | None = None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``datasets:`` entries: a name or path (its static sweep), or a mapping naming a dataset
+    and its filter workloads (``{dataset: NAME, workload: W}``, ``workloads: [W1, W2]`` or
+    ``workload: all``). Returns the dataset names and each one's workloads."""
+    names: list[str] = []
+    workloads: dict[str, list[str]] = {}
+
+    def entry(item: Any, place: str) -> tuple[str, tuple[str, ...]]:
+        if not isinstance(item, dict):
+            return _dataset_entry(item, place), ("",)
+        refuse_unknown_keys(item, DATASET_KEYS, place)
+        name = _dataset_entry(item.get("dataset"), f"{place}: 'dataset'")
+        chosen = item.get("workloads", item.get("workload"))
+        listed = _listed(chosen, "workloads", f"{place}: dataset {name!r}", warn, _workload_name)
+        return name, tuple(listed)
+
+    for name, chosen in _listed(value, "datasets", where, warn, entry):
+        if name not in names:
+            names.append(name)
+        for workload in chosen:
+            if workload not in workloads.setdefault(name, []):
+                workloads[name].append(workload)
+    return names, workloads
+
+
+def _workload_name(value: Any, where: str) -> str:
+    if value == "":
+        return ""
+    return check_name(value, f"{where}: workload")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -209,7 +252,7 @@ def _thread_counts(value: Any, key: str, where: str, warn: Warn | None) -> list[
 
 def _adapter_entry(entry: Any, where: str, warn: Warn | None = None) -> dict[str, Any]:
     if isinstance(entry, str):
-        return {"name": entry, "build": {}, "query": {}}
+        return {"name": entry, "build": {}, "query": {}, "strategy": "native"}
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         raise UserError(f"{where}: each adapter is a name or a mapping with a 'name'")
     place = f"{where}: adapter {entry['name']!r}"
@@ -222,6 +265,16 @@ def _adapter_entry(entry: Any, where: str, warn: Warn | None = None) -> dict[str
         chosen[section] = grid
     if "seeds" in entry:
         chosen["seeds"] = _seeds(entry["seeds"], place, warn)
+    strategy = entry.get("strategy", "native")
+    if strategy not in STRATEGIES:
+        raise UserError(f"{place}: strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    chosen["strategy"] = strategy
+    if "overfetch" in entry:
+        if strategy != "postfilter":
+            raise UserError(f"{place}: 'overfetch' applies to strategy: postfilter")
+        chosen["overfetch"] = checked_grid(
+            entry["overfetch"], OVERFETCH_RULE, f"{place}: 'overfetch'", warn
+        )
     return chosen
 
 
@@ -272,7 +325,7 @@ def expand(
         spec = registry[entry["name"]]
         build = _override(spec, entry["build"], "build", warn)
         query = _override(spec, entry["query"], "query", warn)
-        chosen.append((spec, build, query, entry.get("seeds", experiment.seeds)))
+        chosen.append((spec, build, query, entry.get("seeds", experiment.seeds), entry))
 
     # every dataset present is checked before any is made or written to (its LID stored), so
     # that a refusal leaves the data folder as it was
@@ -292,41 +345,74 @@ def expand(
 
             ensure_intrinsic(path, progress=progress)
             info = dataset_info(path)
-        digest = names[info["name"]]
-        for spec, build, query, seeds in chosen:
-            for build_point, threads, order, seed in itertools.product(
-                grid_points(build), experiment.build_threads, experiment.orders, seeds
-            ):
-                job = Job(
-                    dataset=info["name"],
-                    dataset_path=str(Path(path).resolve()),
-                    dataset_hash=digest,
-                    metric=info["metric"],
-                    adapter=spec.name,
-                    adapter_module=str(spec.module_path),
-                    adapter_class=spec.class_name,
-                    adapter_version=spec.library_version(),
-                    build_params=build_point,
-                    query_params=grid_points(query),
-                    k=experiment.k,
-                    seed=seed,
-                    insertion_order=order,
-                    repeats=experiment.repeats,
-                    warmup=experiment.warmup,
-                    timeout_s=experiment.timeout,
-                    build_threads=threads,
-                    search_threads=experiment.search_threads,
-                    modes=experiment.modes,
-                    exact=spec.exact,
-                )
-                jobs.setdefault(job.run_id, job)
+        for workload in _workloads_of(experiment, name, info, path):
+            digest = names[info["name"]] if not workload else digest_of(path, workload)
+            for spec, build, query, seeds, entry in chosen:
+                kind = info["workloads"][workload]["filter"] if workload else ""
+                strategy = entry.get("strategy", "native") if workload else "native"
+                grid = query
+                if strategy == "postfilter":
+                    grid = {**query, "overfetch": entry.get("overfetch", DEFAULT_OVERFETCH)}
+                skipped = ""
+                if kind and strategy == "native" and kind not in spec.filters:
+                    skipped = (
+                        f"{spec.name} cannot filter by {kind} (its spec declares "
+                        f"{', '.join(spec.filters) or 'no filters'}); use strategy: postfilter"
+                    )
+                for build_point, threads, order, seed in itertools.product(
+                    grid_points(build), experiment.build_threads, experiment.orders, seeds
+                ):
+                    job = Job(
+                        dataset=info["name"],
+                        dataset_path=str(Path(path).resolve()),
+                        dataset_hash=digest,
+                        metric=info["metric"],
+                        adapter=spec.name,
+                        adapter_module=str(spec.module_path),
+                        adapter_class=spec.class_name,
+                        adapter_version=spec.library_version(),
+                        build_params=build_point,
+                        query_params=grid_points(grid),
+                        k=experiment.k,
+                        seed=seed,
+                        insertion_order=order,
+                        repeats=experiment.repeats,
+                        warmup=experiment.warmup,
+                        timeout_s=experiment.timeout,
+                        build_threads=threads,
+                        search_threads=experiment.search_threads,
+                        modes=experiment.modes,
+                        exact=spec.exact,
+                        workload=workload,
+                        strategy="" if strategy == "native" else strategy,
+                        skipped=skipped,
+                    )
+                    jobs.setdefault(job.run_id, job)
     return list(jobs.values())
 
 
-def digest_of(path: str | os.PathLike) -> str:
+def digest_of(path: str | os.PathLike, workload: str = "") -> str:
     from annbench.datasets.store import dataset_hash
 
-    return dataset_hash(path)
+    return dataset_hash(path, workload)
+
+
+def _workloads_of(experiment: Experiment, name: str, info: dict, path) -> list[str]:
+    """The workloads to run on dataset ``name`` ("" = static), each known to the file."""
+    chosen = experiment.workloads.get(name, [""])
+    available = sorted(info["workloads"])
+    result: list[str] = []
+    for workload in chosen:
+        names = available if workload == "all" else [workload]
+        for each in names:
+            if each and each not in info["workloads"]:
+                raise UserError(
+                    f"dataset {name!r} has no workload {each!r} (its workloads: "
+                    f"{', '.join(available) or 'none; add some with `annbench datasets filters`'})"
+                )
+            if each not in result:
+                result.append(each)
+    return result
 
 
 def _check_unique(

@@ -15,7 +15,13 @@ from typing import Any
 from annbench.errors import UserError
 from annbench.errors.files import ensure_folder, os_errors
 from annbench.store.jobs import Job
-from annbench.store.results import clean_staging, read_summary, stored_status
+from annbench.store.results import (
+    RunResult,
+    clean_staging,
+    read_summary,
+    store_result,
+    stored_status,
+)
 
 EXECUTORS = ("process", "inline", "docker", "dask")
 
@@ -127,6 +133,14 @@ def run_sweep(
     outcomes: dict[int, Outcome] = {}
     pending = []
     for number, job in enumerate(jobs, 1):
+        if job.skipped:  # the adapter cannot do this workload: recorded with the reason
+            path = store_result(
+                results_dir, RunResult(job=job, status="skipped", error=job.skipped)
+            )
+            outcomes[number] = Outcome(job, "skipped", path, job.skipped)
+            if echo:
+                echo(f"{prefix(number, job)}: skipped: {job.skipped}")
+            continue
         if not force and stored_status(results_dir, job) == "ok":
             if echo:
                 echo(f"{prefix(number, job)}: already stored, skipped")

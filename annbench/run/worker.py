@@ -89,11 +89,15 @@ def measure(job: Job) -> RunResult:
     from annbench.datasets.groundtruth import normalized
     from annbench.datasets.store import load_dataset
     from annbench.run.orders import insertion_order
-    from annbench.run.workloads import static
+    from annbench.run.workloads import filtered, static
 
     dataset = load_dataset(job.dataset_path)
-    if job.k > dataset.ground_truth_k:
-        raise UserError(f"k={job.k} exceeds the stored ground truth ({dataset.ground_truth_k})")
+    workload = dataset.workloads.get(job.workload) if job.workload else None
+    if job.workload and workload is None:
+        raise UserError(f"{job.dataset_path} has no workload {job.workload!r}")
+    truth = (workload or dataset).neighbors, (workload or dataset).distances
+    if truth[0] is None or job.k > truth[0].shape[1]:
+        raise UserError(f"k={job.k} exceeds the stored ground truth of {job.dataset_path}")
     base, queries = dataset.base, dataset.queries
     if job.metric == "angular":
         base, queries = normalized(base), normalized(queries)
@@ -103,6 +107,7 @@ def measure(job: Job) -> RunResult:
     adapter = load_adapter_class(job.adapter_module, job.adapter_class)(
         job.metric, seed=job.seed, build_threads=job.build_threads, **job.build_params
     )
+    adapter.attributes = dataset.attributes if workload else None
     ordered = base if job.insertion_order == "original" else np.ascontiguousarray(base[order])
     rss_before = _rss_bytes()
     with thread_limit(job.build_threads):
@@ -117,10 +122,15 @@ def measure(job: Job) -> RunResult:
         build_rss_delta_bytes=rss_after - rss_before,
         index_memory_bytes=adapter.memory_bytes(),
         insertion_order=order,
-        ground_truth_ids=dataset.neighbors[:, : job.k],
-        ground_truth_distances=dataset.distances[:, : job.k],
+        ground_truth_ids=truth[0][:, : job.k],
+        ground_truth_distances=truth[1][:, : job.k],
     )
-    result.points = static.sweep(adapter, dataset, queries, job)
+    if workload is None:
+        result.points = static.sweep(adapter, dataset, queries, job)
+    else:
+        result.workload_info = {"filter": workload.filters.kind, **workload.info}
+        result.query_selectivity, result.query_alpha = workload.selectivity, workload.alpha
+        result.points = filtered.sweep(adapter, dataset, queries, job, dataset.attributes, workload)
     adapter.close()
     if job.build_threads is None or None in job.search_threads:
         result.default_threads = default_threads()

@@ -30,7 +30,9 @@ from annbench.store.results import FAILED_RERUN, RunResult, read_result, result_
 
 COLUMNS = [
     "dataset",
+    "workload",
     "adapter",
+    "strategy",
     "label",
     "build_params",
     "query_params",
@@ -42,6 +44,11 @@ COLUMNS = [
     "k",
     "seed",
     "insertion_order",
+    "filter",
+    "target_selectivity",
+    "correlation",
+    "selectivity",
+    "alpha_median",
     "status",
     "error",
     "recall",
@@ -153,6 +160,17 @@ def _current_hash(data_dir: str | os.PathLike | None):
     return current
 
 
+def _mean(values) -> float:
+    return float(np.mean(values)) if values is not None and len(values) else np.nan
+
+
+def _median_alpha(alpha) -> float:
+    """Median alpha over the queries with enough passing vectors to have one."""
+    if alpha is None or not (np.asarray(alpha) > 0).any():
+        return np.nan
+    return float(np.median(np.asarray(alpha)[np.asarray(alpha) > 0]))
+
+
 def _used(requested: int | None, default: int | None) -> int | None:
     """The threads a run used: what the spec asked for, else what the library defaulted to."""
     return requested if requested is not None else default
@@ -164,10 +182,18 @@ def _params_text(params: dict[str, Any]) -> str:
 
 def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str, Any]]:
     job = result.job
+    info = result.workload_info
     common = {
         "dataset": job.dataset,
+        "workload": job.workload or "static",
         "dataset_path": job.dataset_path,
         "adapter": job.adapter,
+        "strategy": job.strategy or ("native" if job.workload else ""),
+        "filter": info.get("filter", ""),
+        "target_selectivity": info.get("target_selectivity"),
+        "correlation": info.get("correlation", ""),
+        "selectivity": _mean(result.query_selectivity),
+        "alpha_median": _median_alpha(result.query_alpha),
         "label": job.label,
         "build_params": _params_text(job.build_params),
         "build_threads": job.build_threads,
@@ -213,5 +239,6 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
         }
         if per_query:
             row["recall_per_query"] = recalls
+            row["alpha_per_query"] = result.query_alpha
         rows.append(row)
     return rows

@@ -41,6 +41,11 @@ class Job:
     modes: list[str] = field(default_factory=lambda: ["batch"])
     exact: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # the dataset's workload ("" = the static query sweep; else a filter workload's name) and
+    # how the adapter meets it ("" = natively; "postfilter": over-fetch, then drop)
+    workload: str = ""
+    strategy: str = ""
+    skipped: str = ""  # why this adapter cannot do this workload (the job is recorded, not run)
 
     @property
     def run_id(self) -> str:
@@ -59,6 +64,10 @@ class Job:
             "modes": self.modes,
             "repeats": [self.warmup, self.repeats],
         }
+        # only where set, so the identity of every static run stays what it was
+        identity.update(
+            {key: getattr(self, key) for key in ("workload", "strategy") if getattr(self, key)}
+        )
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -66,7 +75,8 @@ class Job:
     def label(self) -> str:
         """Human name of the run: adapter(build params)."""
         params = ", ".join(f"{k}={v}" for k, v in sorted(self.build_params.items()))
-        name = f"{self.adapter}({params})" if params else self.adapter
+        adapter = f"{self.strategy}({self.adapter})" if self.strategy else self.adapter
+        name = f"{adapter}({params})" if params else adapter
         return name if self.insertion_order == "original" else f"{name} [{self.insertion_order}]"
 
     def to_json(self) -> str:

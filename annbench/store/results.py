@@ -7,6 +7,9 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
 - ``ground_truth/ids`` and ``ground_truth/distances``: the dataset's first k neighbours, so a
   result file is self-contained and metrics can be recomputed without the dataset;
 - ``insertion_order``: the permutation of base ids the adapter received;
+- for a filter workload: attribute ``workload`` (JSON: filter kind, target selectivity,
+  correlation, ...) and ``workload/query_selectivity``, ``workload/query_alpha`` per query
+  (the ground truth above is then the workload's filtered one);
 - ``points/<i>``: one group per query-sweep point, attrs ``query_params`` (JSON), arrays
   ``ids`` and ``distances`` (as the adapter returned them), ``true_distances`` (recomputed by
   the worker) and ``search_times_ns`` (one per measured repeat).
@@ -77,6 +80,10 @@ class RunResult:
     ground_truth_ids: np.ndarray | None = None
     ground_truth_distances: np.ndarray | None = None
     insertion_order: np.ndarray | None = None
+    # a filter workload's description and, per query, its realised selectivity and alpha
+    workload_info: dict[str, Any] = field(default_factory=dict)
+    query_selectivity: np.ndarray | None = None
+    query_alpha: np.ndarray | None = None
     points: list[SweepPoint] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
@@ -180,6 +187,8 @@ def _write_attrs(f, result: RunResult) -> None:
     f.attrs["status"] = result.status
     f.attrs["error"] = result.error
     f.attrs["environment"] = json.dumps(result.environment, sort_keys=True, default=str)
+    if result.workload_info:
+        f.attrs["workload"] = json.dumps(result.workload_info, sort_keys=True)
     f.attrs["started_at"] = result.started_at
     f.attrs["finished_at"] = result.finished_at
     for key in MEASURES:
@@ -188,6 +197,9 @@ def _write_attrs(f, result: RunResult) -> None:
 
 
 def _write_arrays(f, result: RunResult) -> None:
+    for name in ("query_selectivity", "query_alpha"):
+        if getattr(result, name) is not None:
+            f.create_dataset(f"workload/{name}", data=getattr(result, name))
     if result.ground_truth_ids is not None:
         f.create_dataset("ground_truth/ids", data=result.ground_truth_ids)
         f.create_dataset("ground_truth/distances", data=result.ground_truth_distances)
@@ -268,6 +280,10 @@ def read_result(path: str | os.PathLike) -> RunResult:
             result.ground_truth_distances = f["ground_truth/distances"][:]
         if "insertion_order" in f:
             result.insertion_order = f["insertion_order"][:]
+        result.workload_info = json.loads(attrs.get("workload", "{}"))
+        for name in ("query_selectivity", "query_alpha"):
+            if f"workload/{name}" in f:
+                setattr(result, name, f[f"workload/{name}"][:])
         points = f.get("points", {})
         for key in sorted(points, key=int):
             group = points[key]

@@ -40,35 +40,57 @@ def sweep(adapter, dataset, queries: np.ndarray, job: Job) -> list[SweepPoint]:
 
 
 def timed_search(
-    adapter, queries: np.ndarray, k: int, warmup: int, repeats: int, mode: str = "batch"
+    adapter,
+    queries: np.ndarray,
+    k: int,
+    warmup: int,
+    repeats: int,
+    mode: str = "batch",
+    filters=None,
 ):
-    """Warm up, then time ``repeats`` passes over the queries.
+    """Warm up, then time ``repeats`` passes over the queries (with ``filters``: through
+    ``adapter.filtered_search``, each query with its own filter).
 
-    batch: one call with every query per pass; single: one call per query, each timed.
-    Returns the last pass's (ids, distances), each pass's total time in ns, and for single mode
-    the (repeats, n_queries) latencies in ns (None for batch).
+    batch: one call with every query per pass; single: one call per query, each timed (the
+    per-query arguments are prepared before the clock starts). Returns the last pass's (ids,
+    distances), each pass's total time in ns, and for single mode the (repeats, n_queries)
+    latencies in ns (None for batch).
     """
+    if mode not in ("batch", "single"):
+        raise UserError(f"unknown search mode {mode!r}; use batch or single")
+    if filters is None:
+        calls = (
+            [(queries,)]
+            if mode == "batch"
+            else [(queries[i : i + 1],) for i in range(len(queries))]
+        )
+        search = adapter.search
+    else:
+        calls = (
+            [(queries, filters)]
+            if mode == "batch"
+            else [(queries[i : i + 1], filters.subset([i])) for i in range(len(queries))]
+        )
+
+        def search(q, k, f):
+            return adapter.filtered_search(q, k, f)
+
+    for _ in range(warmup):
+        for arguments in calls:
+            search(arguments[0], k, *arguments[1:])
     if mode == "batch":
-        for _ in range(warmup):
-            adapter.search(queries, k)
         times = []
         for _ in range(repeats):
             start = time.perf_counter_ns()
-            ids, distances = adapter.search(queries, k)
+            ids, distances = search(calls[0][0], k, *calls[0][1:])
             times.append(time.perf_counter_ns() - start)
         return ids, distances, times, None
-    if mode != "single":
-        raise UserError(f"unknown search mode {mode!r}; use batch or single")
-    singles = [queries[i : i + 1] for i in range(len(queries))]
-    for _ in range(warmup):
-        for query in singles:
-            adapter.search(query, k)
     latencies = np.empty((repeats, len(queries)), dtype=np.int64)
     for repeat in range(repeats):
         answers = []
-        for i, query in enumerate(singles):
+        for i, arguments in enumerate(calls):
             start = time.perf_counter_ns()
-            answer = adapter.search(query, k)
+            answer = search(arguments[0], k, *arguments[1:])
             latencies[repeat, i] = time.perf_counter_ns() - start
             answers.append(answer)
     ids = np.concatenate([np.asarray(a[0]).reshape(1, -1) for a in answers])
