@@ -90,7 +90,12 @@ def test_pgvector_runs_against_a_server_the_test_starts(
 
 @pytest.mark.parametrize(
     "name,fragment",
-    [("liar", "outside"), ("crashy", "exploded"), ("fickle", "answer differently")],
+    [
+        ("liar", "outside"),
+        ("crashy", "exploded"),
+        ("fickle", "answer differently"),
+        ("sieve", "filter"),
+    ],
 )
 def test_misbehaving_adapters_fail_conformance(name, fragment):
     problems = conformance_problems(discover([TEST_ALGORITHMS])[name])

@@ -99,3 +99,31 @@ def echo_json(rows) -> None:
     import json
 
     click.echo(json.dumps(rows, indent=2, default=str))
+
+
+def selectivity_list(text: str) -> list[float | None]:
+    values: list[float | None] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "any":
+            values.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise UserError(f"selectivity {part!r} is not a number (or 'any')") from None
+        if not 0 < value <= 1:
+            raise UserError(f"selectivity {part!r} is outside (0, 1]")
+        values.append(value)
+    if not values:
+        raise UserError("--selectivities lists no value")
+    return values
+
+
+def choice_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    values = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        raise UserError(
+            f"{what} {', '.join(unknown) or '(none)'}: choose from {', '.join(allowed)}"
+        )
+    return values

@@ -4,37 +4,9 @@ from __future__ import annotations
 
 import click
 
-from annbench.cli.base import Context, pass_context, warn
+from annbench.cli.base import Context, choice_list, pass_context, selectivity_list, warn
 from annbench.cli.datasets import datasets
 from annbench.errors import UserError
-
-
-def _selectivities(text: str) -> list[float | None]:
-    values: list[float | None] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part == "any":
-            values.append(None)
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise UserError(f"selectivity {part!r} is not a number (or 'any')") from None
-        if not 0 < value <= 1:
-            raise UserError(f"selectivity {part!r} is outside (0, 1]")
-        values.append(value)
-    if not values:
-        raise UserError("--selectivities lists no value")
-    return values
-
-
-def _choices(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    values = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [v for v in values if v not in allowed]
-    if unknown or not values:
-        raise UserError(
-            f"{what} {', '.join(unknown) or '(none)'}: choose from {', '.join(allowed)}"
-        )
-    return values
 
 
 @datasets.command("filters")
@@ -61,9 +33,9 @@ def datasets_filters(
     from annbench.datasets.filters import CORRELATIONS, KINDS
     from annbench.datasets.store import load_dataset, write_dataset
 
-    chosen_kinds = _choices(kinds, KINDS, "filter kind")
-    chosen_correlations = _choices(correlations, CORRELATIONS, "correlation")
-    targets = _selectivities(selectivities)
+    chosen_kinds = choice_list(kinds, KINDS, "filter kind")
+    chosen_correlations = choice_list(correlations, CORRELATIONS, "correlation")
+    targets = selectivity_list(selectivities)
     path = resolve_dataset(name, obj.data_dir, create=False)
     if not in_data_dir(path, obj.data_dir):
         raise UserError(f"{path} lies outside the data folder; annbench writes only there")

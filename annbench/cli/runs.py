@@ -328,7 +328,7 @@ def env(as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
-VIEWS = ("pareto", "build", "memory", "latency", "order")
+VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered")
 
 
 @cli.command()
@@ -344,7 +344,7 @@ VIEWS = ("pareto", "build", "memory", "latency", "order")
     show_default=True,
     help="pareto: frontier of --y against --x; build / memory: build time or index "
     "size against recall; latency: single-query percentiles; order: recall by "
-    "insertion order.",
+    "insertion order; filtered: filter workloads by selectivity and correlation.",
 )
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
@@ -380,12 +380,22 @@ def plot(
     written = []
     if view == "pareto":
         written = plots.plot_pareto(frame, folder, x=x, y=y)
-    for name, rows in frame.groupby("dataset", sort=True) if view != "pareto" else []:
-        written += plots.plot_view(rows, view, folder / f"{file_stem(name)}-{view}", name)
+    elif view == "filtered":
+        from annbench.views.filtered_plots import plot_filtered
+
+        frame = load_results(obj, include_stale=include_stale, per_query=True)
+        frame = frame[frame["dataset"] == dataset] if dataset else frame
+        for name, rows in frame.groupby("dataset", sort=True):
+            written += plot_filtered(rows, folder / f"{file_stem(name)}-filtered", name)
+    else:
+        static = frame[frame["workload"].fillna("static").eq("static")]
+        for name, rows in static.groupby("dataset", sort=True):
+            written += plots.plot_view(rows, view, folder / f"{file_stem(name)}-{view}", name)
     if not written:
         raise UserError(
             f"the results hold nothing for the {view!r} view (single mode for "
-            "latency; several orders including random for order)"
+            "latency; several orders including random for order; filter workloads for "
+            "filtered)"
         )
     for path in written:
         click.echo(f"wrote {path}")

@@ -132,3 +132,67 @@ def experiment_intrinsic_dim(
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in [stem.with_suffix(".csv"), *plot_recall_vs_dimension(table, stem)]:
         click.echo(f"wrote {path}")
+
+
+@experiment.command("filtered")
+@click.argument("dataset")
+@click.option(
+    "--kind", type=click.Choice(["range", "label", "tags"]), default="range", show_default=True
+)
+@click.option(
+    "--selectivities",
+    default="0.5,0.1,0.01",
+    show_default=True,
+    help="Target fractions passing ('any' for labels: every label).",
+)
+@click.option("--correlations", default="positive,none,negative", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
+)
+@pass_context
+def experiment_filtered(
+    obj: Context,
+    dataset: str,
+    kind: str,
+    selectivities: str,
+    correlations: str,
+    seed: int,
+    executor: str,
+) -> None:
+    """Filtered search across selectivity x correlation: hnswlib, faiss-hnsw, faiss-ivf and
+    pgvector through their own filters, and post-filtered hnswlib; recall and QPS per cell,
+    QPS at recall 0.9 where reachable, and the filtered views."""
+    from annbench.analysis.filtered import cell_table
+    from annbench.cli.base import choice_list, selectivity_list, warn
+    from annbench.datasets.filters import CORRELATIONS
+    from annbench.store.frame import load_frame
+    from annbench.studies.common import run_study, study_path
+    from annbench.studies.filtered import REFERENCE, filtered_experiment
+    from annbench.views.filtered_plots import plot_filtered
+
+    study = filtered_experiment(
+        dataset,
+        obj.data_dir,
+        kind=kind,
+        selectivities=selectivity_list(selectivities),
+        correlations=choice_list(correlations, CORRELATIONS, "correlation"),
+        seed=seed,
+        warn=warn,
+    )
+    ran = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
+    frame = load_frame(obj.results_dir, per_query=True)
+    frame = frame[frame["run_id"].isin(set(ran["run_id"]))]
+    table = cell_table(frame, REFERENCE)
+    if table.empty:
+        raise UserError("every run of the study failed or was skipped; see `annbench results`")
+    stem = study_path(obj.results_dir, f"filtered-{dataset}-{kind}")
+    write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
+    shown = table.drop(columns=["dataset", "filter"])
+    click.echo(
+        shown.to_string(
+            index=False, float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+        )
+    )
+    for path in [stem.with_suffix(".csv"), *plot_filtered(frame, stem, dataset)]:
+        click.echo(f"wrote {path}")

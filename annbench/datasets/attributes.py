@@ -10,7 +10,9 @@ near a query or far from it:
   otherwise Zipf-sized labels (frequency of the j-th ~ 1 / (j+1)^zipf) laid out as slabs
   along the second principal axis;
 - ``tags``: a vocabulary of tags, tag j carried by the base vectors nearest a random anchor,
-  as many as a Zipf frequency gives (the first tag covers ``tag_cover`` of the base).
+  as many as a Zipf frequency gives (the first tag covers ``tag_cover`` of the base, the j-th
+  tag_cover / (j+1)^tag_zipf: with the default 0.5 over 64 tags, single tags span 0.06-0.5
+  and pairs of tags, their intersections, the selectivities below).
 
 A filter workload (``make_filter_workload``) gives every query one filter of a kind whose
 passing set is ``selectivity`` of the base (within ``TOLERANCE``, relative) and chosen by
@@ -64,11 +66,13 @@ def make_attributes(
     zipf: float = 1.0,
     vocabulary: int = 64,
     tag_cover: float = 0.5,
+    tag_zipf: float = 0.5,
 ) -> Attributes:
     """Label, tags and value columns for ``dataset`` (see the module docstring)."""
-    if n_labels < 1 or vocabulary < 1 or zipf < 0 or not 0 < tag_cover <= 1:
+    if n_labels < 1 or vocabulary < 1 or min(zipf, tag_zipf) < 0 or not 0 < tag_cover <= 1:
         raise UserError(
-            "attributes need n_labels >= 1, vocabulary >= 1, zipf >= 0 and 0 < tag_cover <= 1"
+            "attributes need n_labels >= 1, vocabulary >= 1, Zipf exponents >= 0 and "
+            "0 < tag_cover <= 1"
         )
     rng = np.random.default_rng(seed)
     base = _comparable(dataset.base, dataset.metric)
@@ -79,7 +83,7 @@ def make_attributes(
         label = np.asarray(dataset.labels, dtype=np.int64)
     else:
         label = _zipf_slabs(base @ axes[:, min(1, axes.shape[1] - 1)], n_labels, zipf)
-    indptr, indices = _coherent_tags(base, dataset.metric, vocabulary, zipf, tag_cover, rng)
+    indptr, indices = _coherent_tags(base, dataset.metric, vocabulary, tag_zipf, tag_cover, rng)
     return Attributes(
         n=n,
         label=label,

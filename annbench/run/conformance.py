@@ -6,8 +6,10 @@ repeated; returned distances ascending (smaller is closer); for an exact adapter
 nearest-first by true distance and recall 1.0; the
 original ids returned when the base arrives in a shuffled insertion order; the query
 parameters changing the answers; a second build with the same seed on one thread giving the
-same answers, unless the spec says ``repeatable: false``; and a clear error for a metric the
-adapter does not support.
+same answers, unless the spec says ``repeatable: false``; a clear error for a metric the
+adapter does not support; and, for every filter kind the spec declares, answers from
+``filtered_search`` that all pass their query's filter (an exact adapter: the exact filtered
+top-k).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
                 f"{where}: query parameters {query_points[0]} and "
                 f"{query_points[-1]} give identical answers"
             )
+    if spec.filters:
+        problems += _filter_problems(spec, adapter_class, build, query_points[-1], seed)
     try:
         adapter_class(UNSUPPORTED, **build)
         problems.append(f"{spec.name}: accepted the unsupported metric {UNSUPPORTED!r}")
@@ -102,4 +106,53 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
                 f"{spec.name}: the error for an unsupported metric does not name it "
                 f"({type(exc).__name__}: {exc})"
             )
+    return problems
+
+
+FILTER_SELECTIVITY = 0.1
+
+
+def _filter_problems(spec: AdapterSpec, adapter_class, build, params, seed: int) -> list[str]:
+    """Every declared filter kind, answered by ``filtered_search`` at the most generous query
+    parameters: answers that fail their filter, or (exact adapters) miss the filtered truth."""
+    from annbench.analysis.metrics import recall_at_k
+    from annbench.datasets.attributes import make_attributes, make_filter_workload
+    from annbench.datasets.synthetic import make_synthetic
+    from annbench.run.workloads.answers import checked_output
+
+    metric = spec.metrics[0]
+    params_blobs = {"n": N_BASE, "n_queries": N_QUERIES, "dim": DIMENSION}
+    dataset = make_synthetic("blobs", params_blobs, seed=seed, metric=metric)
+    attributes = make_attributes(dataset, seed=seed, n_labels=20)
+    problems = []
+    for kind in spec.filters:
+        where = f"{spec.name} ({metric}, {kind} filters)"
+        selectivity = None if kind == "label" else FILTER_SELECTIVITY
+        workload = make_filter_workload(dataset, attributes, kind, selectivity, "none", seed=seed)
+        try:
+            adapter = adapter_class(metric, seed=seed, build_threads=1, **build)
+            adapter.attributes = attributes
+            adapter.build(np.ascontiguousarray(dataset.base), np.arange(N_BASE))
+            adapter.set_query_params(**params)
+            ids, _ = checked_output(
+                *adapter.filtered_search(dataset.queries, K, workload.filters),
+                N_QUERIES,
+                K,
+                N_BASE,
+            )
+            adapter.close()
+        except Exception as exc:  # every failure is a finding, whatever its type
+            problems.append(f"{where}: {type(exc).__name__}: {exc}")
+            continue
+        failing = [
+            i for i in range(N_QUERIES) if not workload.filters.passes(attributes, i, ids[i]).all()
+        ]
+        if failing:
+            problems.append(
+                f"{where}: {len(failing)} of {N_QUERIES} answers hold ids that fail their "
+                f"filter (first: query {failing[0]}, {workload.filters.describe(failing[0])})"
+            )
+        recall = recall_at_k(ids, workload.neighbors, K).mean()
+        if spec.exact and recall < 1.0:
+            problems.append(f"{where}: exact adapter with filtered recall {recall:.3f}, not 1.000")
     return problems

@@ -148,11 +148,11 @@ def _current_hash(data_dir: str | os.PathLike | None):
                 stat = path.stat()
             except OSError:
                 continue
-            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, job.workload)
             if key not in cache:
                 try:
-                    cache[key] = dataset_hash(path)
-                except UserError:
+                    cache[key] = dataset_hash(path, job.workload)
+                except UserError:  # unreadable, or the workload is gone
                     cache[key] = "unreadable"
             return cache[key]
         return None

@@ -51,7 +51,7 @@ def plot_pareto(frame, out_dir: str | Path, *, x: str = "recall", y: str = "qps"
     PNG and SVG; returns the files written."""
     plt = _pyplot()
     written = []
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[(frame["status"] == "ok") & frame["workload"].fillna("static").eq("static")]
     for dataset, rows in ok.groupby("dataset", sort=True):
         fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
         for adapter, points in rows.groupby("adapter", sort=True):
