@@ -7,6 +7,16 @@ Chroma fixes ef_search when it loads a collection's index: changing it with ``mo
 stored but not seen by the index already in memory. A new query setting is therefore stored,
 and the client reopened on the same folder (outside the timed searches), so the next searches
 run with it.
+
+Filtered search is Chroma's own ``where`` filter. When the run carries attributes, each
+record's metadata holds them at ``add`` time: ``label`` and ``value`` as ints, ``tags`` as a
+list of ints (Chroma 1.5 accepts non-empty homogeneous lists as metadata values; a vector
+without tags has no ``tags`` key). The filters then go to ``query`` as
+``{"label": v}``, ``{"$and": [{"value": {"$gte": lo}}, {"value": {"$lt": hi}}]}`` and
+``{"tags": {"$contains": a}}`` (two tags: ``$and`` of two). Chroma evaluates the filter on its
+metadata and restricts the HNSW search to the passing ids (brute force when few pass).
+Queries sharing a filter go in one ``query`` call. Without attributes, records have no
+metadata, as before.
 """
 
 import os
@@ -42,10 +52,32 @@ class ChromaAdapter(Adapter):
         )
         batch = self.client.get_max_batch_size()
         names = [str(i) for i in ids.tolist()]
+        metadatas = self._metadatas(ids) if self.attributes is not None else None
         for start in range(0, len(base), batch):
+            extra = {} if metadatas is None else {"metadatas": metadatas[start : start + batch]}
             self.collection.add(
-                ids=names[start : start + batch], embeddings=base[start : start + batch]
+                ids=names[start : start + batch], embeddings=base[start : start + batch], **extra
             )
+
+    def _metadatas(self, ids: np.ndarray) -> list:
+        """Each record's attributes as Chroma metadata (None: a record with none of them)."""
+        attributes = self.attributes
+        columns = attributes.columns
+        label = attributes.label[ids].tolist() if "label" in columns else None
+        value = attributes.value[ids].tolist() if "value" in columns else None
+        metadatas = []
+        for row, i in enumerate(ids.tolist()):
+            metadata = {}
+            if label is not None:
+                metadata["label"] = int(label[row])
+            if value is not None:
+                metadata["value"] = int(value[row])
+            if "tags" in columns:
+                tags = attributes.tags_of(i).tolist()
+                if tags:  # Chroma refuses an empty list
+                    metadata["tags"] = [int(t) for t in tags]
+            metadatas.append(metadata or None)
+        return metadatas
 
     def set_query_params(self, ef_search: int = 100) -> None:
         if int(ef_search) == self.ef_search:
@@ -60,9 +92,23 @@ class ChromaAdapter(Adapter):
         found = self.collection.query(query_embeddings=queries, n_results=k, include=["distances"])
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         distances = np.full((len(queries), k), np.inf, dtype=np.float32)
-        for row, (names, scores) in enumerate(zip(found["ids"], found["distances"])):
-            ids[row, : len(names)] = [int(name) for name in names]
-            distances[row, : len(scores)] = scores
+        _fill(ids, distances, np.arange(len(queries)), found)
+        return ids, distances
+
+    def filtered_search(
+        self, queries: np.ndarray, k: int, filters
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One ``query`` with a ``where`` filter per group of queries sharing a filter."""
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+        for group in filters.groups():
+            found = self.collection.query(
+                query_embeddings=queries[group],
+                n_results=k,
+                where=where_clause(filters, int(group[0])),
+                include=["distances"],
+            )
+            _fill(ids, distances, group, found)
         return ids, distances
 
     def memory_bytes(self) -> int | None:
@@ -78,3 +124,21 @@ class ChromaAdapter(Adapter):
     def close(self) -> None:
         self.client.clear_system_cache()
         self.folder.cleanup()
+
+
+def where_clause(filters, i: int) -> dict:
+    """Query ``i``'s filter in Chroma's ``where`` syntax."""
+    if filters.kind == "label":
+        return {"label": int(filters.values[i])}
+    if filters.kind == "range":
+        lo, hi = (int(v) for v in filters.values[i])
+        return {"$and": [{"value": {"$gte": lo}}, {"value": {"$lt": hi}}]}
+    clauses = [{"tags": {"$contains": tag}} for tag in filters.tags(i)]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _fill(ids: np.ndarray, distances: np.ndarray, rows, found) -> None:
+    """Write a ``query`` answer (one list per query) into rows ``rows`` of ids, distances."""
+    for row, names, scores in zip(rows, found["ids"], found["distances"]):
+        ids[row, : len(names)] = [int(name) for name in names]
+        distances[row, : len(scores)] = scores

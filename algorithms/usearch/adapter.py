@@ -1,4 +1,14 @@
-"""USearch: keys are the original ids; l2sq for euclidean, ip otherwise (angular normalised)."""
+"""USearch: keys are the original ids; l2sq for euclidean, ip otherwise (angular normalised).
+
+No native filtered search, so the spec declares no ``filters``: USearch's C++, C, Rust and
+Swift APIs take a predicate during graph traversal (``filtered_search``), but its Python
+binding does not. In usearch 2.26.6 ``Index.search`` takes vectors, count, radius, threads,
+exact, log, progress and dtype, the compiled ``search_many`` only queries, count, exact,
+threads, progress and dtype (the binding instantiates the search with the C++
+``dummy_predicate_t`` alone), and the package's own feature table marks "Filter predicates"
+unsupported for Python. Filtered workloads therefore record this adapter as skipped ("cannot
+filter"); ``strategy: postfilter`` measures it by over-fetching with ``search``.
+"""
 
 import numpy as np
 from usearch.index import Index
@@ -22,10 +32,16 @@ class USearchAdapter(Adapter):
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         matches = self.index.search(queries, k, threads=self.search_threads or 0)
-        ids = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
-        distances = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
-        found = np.asarray(matches.counts).reshape(-1, 1) > np.arange(ids.shape[1])
-        return np.where(found, ids, -1), np.where(found, distances, np.inf)
+        keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(queries), -1)
+        scores = np.asarray(matches.distances, dtype=np.float32).reshape(len(queries), -1)
+        # one query gets Matches, cut to what was found and without counts; more, BatchMatches
+        counts = getattr(matches, "counts", [keys.shape[1]])
+        found = np.asarray(counts).reshape(-1, 1) > np.arange(keys.shape[1])
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+        ids[:, : keys.shape[1]] = np.where(found, keys, -1)
+        distances[:, : keys.shape[1]] = np.where(found, scores, np.inf)
+        return ids, distances
 
     def memory_bytes(self) -> int:
         return int(self.index.memory_usage)

@@ -21,7 +21,9 @@ negative, the one whose nearest passing vector is farthest; none, a seeded rando
 Ranges are built to size: a window of the ``value`` order, centred on the query's position
 (positive), at the far end (negative) or anywhere (none). Labels and tag sets (one tag or two)
 are candidates where their frequency is within the tolerance of the target; ``selectivity``
-None (labels only) takes every label, for "within the query's own category" on real data.
+None (labels only) takes every label: on data whose queries know their own category (WordNet's
+lexicographer files) positive is "within the query's own category" and none "within another
+category".
 
 Each query's realised selectivity and its alpha, the 1-based rank in the unfiltered distance
 order of its ``alpha_k``-th passing vector (small: the filter keeps the query's neighbours;
@@ -48,6 +50,7 @@ from annbench.errors import UserError
 TOLERANCE = 0.10  # realised selectivity of a label or tag filter: within 10% of the target
 MAX_CANDIDATES = 48  # label or tag-set candidates scored per query
 ALPHA_K = 10
+GATHER_SHARE = 1 / 16  # a passing subset at most this share of the base is gathered, not selected
 GROUND_TRUTH_K = 100
 AXIS_SAMPLE = 20_000  # rows the principal axes are estimated from
 BLOCK_BYTES = 64 << 20
@@ -124,6 +127,8 @@ def make_filter_workload(
         values = _range_filters(
             base, queries, dataset.metric, attributes, selectivity, correlation, rng
         )
+    elif _own_labels(dataset, attributes, kind, selectivity):
+        values = _by_own_label(base, queries, dataset, attributes, correlation, rng)
     else:
         candidates = _candidates(attributes, kind, selectivity)
         values = _chosen(base, queries, dataset.metric, candidates, correlation, rng)
@@ -151,24 +156,40 @@ def make_filter_workload(
 def filtered_ground_truth(
     dataset: Dataset, attributes: Attributes, filters: QueryFilters, k: int = GROUND_TRUTH_K
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k among the passing vectors of every query: queries sharing a filter are
-    answered together by brute force over their passing subset (faiss, then float64
-    re-scoring); rows are padded with -1 / inf where fewer than k pass."""
-    from annbench.datasets.groundtruth import exact_knn
+    """Exact top-k among the passing vectors of every query, by brute force over the passing
+    subset: queries sharing a filter are answered together; a small subset (at most
+    ``GATHER_SHARE`` of the base) is gathered and scanned, a large one scanned in place by a
+    flat faiss index with a bitmap selector (gathering half the base per filter would cost
+    more than the scan). The winners are re-scored in float64 and sorted by (distance, id), as
+    the unfiltered ground truth is. Rows are padded with -1 / inf where fewer than k pass."""
+    import faiss
 
-    nq = len(filters)
-    neighbors = np.full((nq, k), -1, dtype=np.int64)
-    distances = np.full((nq, k), np.inf, dtype=np.float32)
+    from annbench.datasets.groundtruth import refine
+
+    base = _comparable(dataset.base, dataset.metric)
+    queries = _comparable(dataset.queries, dataset.metric)
+    metric = faiss.METRIC_L2 if dataset.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+    index = None
+    found = np.full((len(filters), k), -1, dtype=np.int64)
     for group in filters.groups():
-        passing = filters.passing(attributes, int(group[0]))
-        if len(passing) == 0:
+        mask = filters.mask(attributes, int(group[0]))
+        passing = np.flatnonzero(mask)
+        width = min(k, len(passing))
+        if width == 0:
             continue
-        ids, dist = exact_knn(
-            dataset.base[passing], dataset.queries[group], dataset.metric, k, progress=False
-        )
-        neighbors[group, : ids.shape[1]] = passing[ids]
-        distances[group, : ids.shape[1]] = dist
-    return neighbors, distances
+        if len(passing) <= GATHER_SHARE * len(base):
+            ids = faiss.knn(queries[group], base[passing], width, metric=metric)[1]
+            found[group, :width] = passing[ids]
+            continue
+        if index is None:
+            index = faiss.IndexFlat(base.shape[1], metric)
+            index.add(base)
+        bitmap = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bitmap) * 8, faiss.swig_ptr(bitmap))
+        params = faiss.SearchParameters(sel=selector)
+        found[group, :width] = index.search(queries[group], width, params=params)[1]
+    neighbors, distances = refine(dataset.base, dataset.queries, found, dataset.metric)
+    return neighbors, np.where(neighbors >= 0, distances, np.inf).astype(np.float32)
 
 
 # --- geometry --------------------------------------------------------------------------------
@@ -328,6 +349,31 @@ def _chosen(base, queries, metric, candidates, correlation, rng) -> np.ndarray:
             pick = np.argmin if correlation == "positive" else np.argmax
             chosen[rows] = pick(nearest, axis=1)
     return np.array([candidates[c][0] for c in chosen], dtype=np.int64)
+
+
+def _own_labels(dataset: Dataset, attributes: Attributes, kind: str, selectivity) -> bool:
+    """Labels of any selectivity on data whose queries know their own category (WordNet)."""
+    return (
+        kind == "label"
+        and selectivity is None
+        and dataset.query_labels is not None
+        and dataset.labels is not None
+        and np.array_equal(attributes.label, dataset.labels)
+    )
+
+
+def _by_own_label(base, queries, dataset, attributes, correlation, rng) -> np.ndarray:
+    """Positive: the query's own category; none: another category at random; negative: the
+    category whose nearest member is farthest from the query."""
+    own = np.asarray(dataset.query_labels, dtype=np.int64)
+    if correlation == "positive":
+        return own
+    labels = np.unique(attributes.label)
+    if correlation == "none":
+        others = [labels[labels != label] for label in own]
+        return np.array([rng.choice(choices) for choices in others], dtype=np.int64)
+    candidates = [(int(label), np.flatnonzero(attributes.label == label)) for label in labels]
+    return _chosen(base, queries, dataset.metric, candidates, "negative", rng)
 
 
 def _alpha(base, queries, metric, attributes, filters, alpha_k) -> np.ndarray:

@@ -262,5 +262,6 @@ def make_wordnet_minilm(
         queries=vectors[query_ids],
         metric="angular",
         labels=labels[base_ids],
+        query_labels=labels[query_ids],
         source=source,
     )

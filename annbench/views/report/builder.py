@@ -83,7 +83,9 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
         "generated": datetime.datetime.now().isoformat(timespec="minutes"),
     }
     datasets = []
-    for name, rows in frame.groupby("dataset", sort=True):
+    static = frame["workload"].fillna("static").eq("static")
+    filtered = _filtered_pages(frame[~static], out, templates, common)
+    for name, rows in frame[static].groupby("dataset", sort=True):
         page = f"dataset-{file_stem(name)}.html"
         description = _describe(rows)
         context = {
@@ -113,10 +115,67 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
     write_text(
         index,
         templates.get_template("index.html.j2").render(
-            {**common, "title": "summary", "datasets": datasets, "targets": RECALL_TARGETS}
+            {
+                **common,
+                "title": "summary",
+                "datasets": datasets,
+                "filtered": filtered,
+                "targets": RECALL_TARGETS,
+            }
         ),
     )
     return index
+
+
+def _filtered_pages(frame, out: Path, templates, common) -> list[dict[str, Any]]:
+    """A page per dataset with filter workloads: the cell table (recall and QPS per
+    selectivity x correlation, QPS at recall 0.9) and the filtered figures."""
+    from annbench.analysis.filtered import cell_table
+    from annbench.views.filtered_plots import plot_filtered
+
+    pages = []
+    for name, rows in frame.groupby("dataset", sort=True):
+        table = cell_table(rows)
+        if table.empty:
+            continue
+        stem = f"{file_stem(name)}-filtered"
+        page = f"dataset-{stem}.html"
+        paths = plot_filtered(rows, out / "figures" / stem, name)
+        figures = [
+            _figure([p for p in paths if p.stem == f"{stem}-{view}"], out, caption)
+            for view, caption in FILTERED_CAPTIONS.items()
+            if any(p.stem == f"{stem}-{view}" for p in paths)
+        ]
+        columns = ["filter", "target_selectivity", "correlation", "method", "selectivity"]
+        columns += ["alpha_median", "query_params", "recall", "qps", "qps_at_recall_0.9"]
+        context = {
+            **common,
+            "title": f"{name}: filtered search",
+            "name": name,
+            "figures": figures,
+            "columns": columns,
+            "rows": [[_cell(row[c]) for c in columns] for _, row in table.iterrows()],
+            "failures": [
+                {"label": r["label"], "error": r["error"]}
+                for _, r in rows[rows["status"] != "ok"].drop_duplicates("run_id").iterrows()
+            ],
+        }
+        write_text(out / page, templates.get_template("filtered.html.j2").render(context))
+        pages.append({"name": name, "page": page, "workloads": int(rows["workload"].nunique())})
+    return pages
+
+
+FILTERED_CAPTIONS = {
+    "recall-qps": "Recall vs QPS per target selectivity (line style: correlation)",
+    "qps-selectivity": "QPS at recall 0.9 against selectivity, one panel per correlation",
+    "recall-alpha": "Per-query recall against alpha (rank of the 10th passing vector)",
+}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return _number(value)
+    return "" if value is None else str(value)
 
 
 def _describe(rows) -> str:
