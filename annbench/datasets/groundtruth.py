@@ -116,8 +116,15 @@ def merge_scans(scans: list[tuple[np.ndarray, np.ndarray]], metric: str, k: int)
 def refine(
     base: np.ndarray, queries: np.ndarray, ids: np.ndarray, metric: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Recompute the distances of candidate ``ids`` exactly and sort each row by (distance, id)."""
-    distances = exact_distances(base, queries, ids, metric)
+    """Recompute the distances of candidate ``ids`` exactly (float64, in one compiled pass)
+    and sort each row by (distance, id)."""
+    from annbench.datasets._distance_kernels import pair_distances
+
+    codes = {"euclidean": 0, "ip": 1, "angular": 2}
+    ids = np.asarray(ids, dtype=np.int64)
+    distances = pair_distances(
+        np.ascontiguousarray(base), np.ascontiguousarray(queries), ids, codes[metric]
+    )
     order = np.lexsort((ids, distances), axis=1)
     sorted_ids = np.take_along_axis(ids, order, axis=1)
     sorted_distances = np.take_along_axis(distances, order, axis=1)

@@ -410,6 +410,16 @@ def _workloads_of(experiment: Experiment, name: str, info: dict, path) -> list[s
                     f"dataset {name!r} has no workload {each!r} (its workloads: "
                     f"{', '.join(available) or 'none; add some with `annbench datasets filters`'})"
                 )
+            if each:
+                from annbench.datasets.filters import ATTRIBUTE_OF
+
+                attribute = ATTRIBUTE_OF[info["workloads"][each]["filter"]]
+                if attribute not in info["attributes"]:
+                    raise UserError(
+                        f"workload {each!r} of dataset {name!r} filters on the attribute "
+                        f"{attribute!r}, which {path} lacks; make its filters again with "
+                        "`annbench datasets filters`"
+                    )
             if each not in result:
                 result.append(each)
     return result
