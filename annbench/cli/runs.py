@@ -364,7 +364,8 @@ def plot(
     from annbench.errors.names import file_stem
     from annbench.views import plots
 
-    frame = load_results(obj, include_stale=include_stale)
+    # per-query arrays only for the view that draws them (recall against alpha)
+    frame = load_results(obj, include_stale=include_stale, per_query=view == "filtered")
     if dataset:
         frame = frame[frame["dataset"] == dataset]
     frame = frame[frame["status"] == "ok"]
@@ -383,8 +384,6 @@ def plot(
     elif view == "filtered":
         from annbench.views.filtered_plots import plot_filtered
 
-        frame = load_results(obj, include_stale=include_stale, per_query=True)
-        frame = frame[frame["dataset"] == dataset] if dataset else frame
         for name, rows in frame.groupby("dataset", sort=True):
             written += plot_filtered(rows, folder / f"{file_stem(name)}-filtered", name)
     else:

@@ -1,4 +1,5 @@
-"""annbench experiment: the ready-made insertion-order and intrinsic-dimension studies."""
+"""annbench experiment: the ready-made studies (insertion order, intrinsic dimension, filtered
+search)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import click
 from annbench.cli.base import Context, cli, int_list, pass_context
 from annbench.errors import UserError
 from annbench.errors.files import write_text
+
+executor_option = click.option(
+    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
+)
 
 
 @cli.group()
@@ -26,9 +31,7 @@ def experiment() -> None:
 @click.option("--orders", help="Comma-separated orders (default: every applicable one).")
 @click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
-)
+@executor_option
 @pass_context
 def experiment_order(
     obj: Context,
@@ -84,9 +87,7 @@ def experiment_order(
 @click.option("--noise", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--ef", "ef_search", default="10,40", show_default=True, help="ef values.")
-@click.option(
-    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
-)
+@executor_option
 @pass_context
 def experiment_intrinsic_dim(
     obj: Context,
@@ -147,9 +148,7 @@ def experiment_intrinsic_dim(
 )
 @click.option("--correlations", default="positive,none,negative", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option(
-    "--executor", type=click.Choice(["process", "inline"]), default="process", show_default=True
-)
+@executor_option
 @pass_context
 def experiment_filtered(
     obj: Context,
@@ -166,7 +165,6 @@ def experiment_filtered(
     from annbench.analysis.filtered import cell_table
     from annbench.cli.base import choice_list, selectivity_list, warn
     from annbench.datasets.filters import CORRELATIONS
-    from annbench.store.frame import load_frame
     from annbench.studies.common import run_study, study_path
     from annbench.studies.filtered import REFERENCE, filtered_experiment
     from annbench.views.filtered_plots import plot_filtered
@@ -180,9 +178,9 @@ def experiment_filtered(
         seed=seed,
         warn=warn,
     )
-    ran = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
-    frame = load_frame(obj.results_dir, per_query=True)
-    frame = frame[frame["run_id"].isin(set(ran["run_id"]))]
+    frame = run_study(
+        study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo, per_query=True
+    )
     table = cell_table(frame, REFERENCE)
     if table.empty:
         raise UserError("every run of the study failed or was skipped; see `annbench results`")
@@ -194,5 +192,5 @@ def experiment_filtered(
             index=False, float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
         )
     )
-    for path in [stem.with_suffix(".csv"), *plot_filtered(frame, stem, dataset)]:
+    for path in [stem.with_suffix(".csv"), *plot_filtered(frame, stem, dataset, table=table)]:
         click.echo(f"wrote {path}")

@@ -134,8 +134,7 @@ def make_filter_workload(
         values = _chosen(base, queries, dataset.metric, candidates, correlation, rng)
     filters = QueryFilters(kind, values)
     neighbors, distances = filtered_ground_truth(dataset, attributes, filters, k)
-    passing = np.array([filters.mask(attributes, i).sum() for i in range(len(filters))])
-    alpha = _alpha(base, queries, dataset.metric, attributes, filters, alpha_k)
+    passing, alpha = _passing_and_alpha(base, queries, dataset.metric, attributes, filters, alpha_k)
     info = {
         "target_selectivity": selectivity,
         "correlation": correlation,
@@ -376,16 +375,20 @@ def _by_own_label(base, queries, dataset, attributes, correlation, rng) -> np.nd
     return _chosen(base, queries, dataset.metric, candidates, "negative", rng)
 
 
-def _alpha(base, queries, metric, attributes, filters, alpha_k) -> np.ndarray:
+def _passing_and_alpha(base, queries, metric, attributes, filters, alpha_k):
+    """Per query: how many base vectors pass its filter, and its alpha (-1 where fewer than
+    ``alpha_k`` pass), in one pass over the queries' unfiltered scores."""
+    passing = np.zeros(len(queries), dtype=np.int64)
     alpha = np.full(len(queries), -1, dtype=np.int64)
     for rows in _query_blocks(len(queries), len(base)):
         scores = _scores(queries[rows], base, metric)
         for row, i in enumerate(range(rows.start, rows.stop)):
-            passing = scores[row, filters.mask(attributes, i)]
-            if len(passing) >= alpha_k:
-                kth = np.partition(passing, alpha_k - 1)[alpha_k - 1]
+            passing_scores = scores[row, filters.mask(attributes, i)]
+            passing[i] = len(passing_scores)
+            if len(passing_scores) >= alpha_k:
+                kth = np.partition(passing_scores, alpha_k - 1)[alpha_k - 1]
                 alpha[i] = int((scores[row] < kth).sum()) + 1
-    return alpha
+    return passing, alpha
 
 
 def add_filter_workloads(

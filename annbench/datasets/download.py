@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from annbench.errors import UserError
+from annbench.errors import UserError, one_line
 from annbench.errors.files import ensure_folder, os_error
 
 CHUNK_BYTES = 1 << 20
@@ -132,10 +132,6 @@ def check_url(url: str) -> str:
     if not parts.netloc:
         raise UserError(f"URL {url!r} names no host")
     return url
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -263,13 +263,15 @@ def _check_arrays(f, path) -> None:
         raise UserError(f"{path}: 'distances' holds NaN or infinite values; repair it")
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
+def load_dataset(path: str | os.PathLike, *, workloads: str | None = None) -> Dataset:
     """Load a dataset file (annbench's or ann-benchmarks') into memory as float32, with its
-    attributes and filter workloads."""
+    attributes and filter workloads (with ``workloads`` = a name: that one alone, "" for
+    none: a job needs only its own)."""
     with _open(path) as f:
         metric = _metric_of(f, path)
         has_gt = "neighbors" in f and "distances" in f
         n = int(f["train"].shape[0])
+        wanted = workload_names(f) if workloads is None else [w for w in [workloads] if w]
         return Dataset(
             base=np.ascontiguousarray(f["train"][:], dtype=np.float32),
             queries=np.ascontiguousarray(f["test"][:], dtype=np.float32),
@@ -282,18 +284,8 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
             intrinsic=json.loads(f.attrs.get("annbench_intrinsic", "{}")),
             query_labels=f["query_labels"][:] if "query_labels" in f else None,
             attributes=read_attributes(f, n),
-            workloads={name: read_workload(f, name, path) for name in workload_names(f)},
+            workloads={name: read_workload(f, name, path) for name in wanted},
         )
-
-
-def load_workload(path: str | os.PathLike, name: str):
-    """(attributes, workload) of one filter workload of a dataset file."""
-    with _open(path) as f:
-        workload = read_workload(f, name, path)
-        attributes = read_attributes(f, int(f["train"].shape[0]))
-    if attributes is None:
-        raise UserError(f"{path}: workload {name!r} has no attributes to filter on")
-    return attributes, workload
 
 
 def dataset_info(path: str | os.PathLike) -> dict[str, Any]:

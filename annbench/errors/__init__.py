@@ -34,3 +34,9 @@ def refuse_unknown_keys(mapping: dict, allowed: set[str], where: str) -> None:
             f"{where}: unknown key {', '.join(map(repr, unknown))}; "
             f"allowed keys: {', '.join(sorted(allowed))}"
         )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and its message with whitespace folded."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"

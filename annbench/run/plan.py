@@ -330,22 +330,27 @@ def expand(
     # every dataset present is checked before any is made or written to (its LID stored), so
     # that a refusal leaves the data folder as it was
     present = {name: existing_dataset(name, data_dir) for name in experiment.datasets}
-    names: dict[str, str] = {}
+    names: dict[str, str] = {}  # dataset name -> content hash, for one name one content
+    checked = {}
     for name, path in present.items():
         if path is not None:
-            _check_dataset(path, name, experiment, chosen, data_dir, names)
+            info = _check_dataset(path, name, experiment, chosen, data_dir, names)
+            checked[name] = info, _workloads_of(experiment, name, info, path)
     jobs: dict[str, Job] = {}
-    names.clear()
     for name in experiment.datasets:
         path = present[name] or resolve_dataset(name, data_dir, progress=progress)
-        info = _check_dataset(path, name, experiment, chosen, data_dir, names)
+        if name in checked:
+            info, workloads = checked[name]
+        else:
+            info = _check_dataset(path, name, experiment, chosen, data_dir, names)
+            workloads = _workloads_of(experiment, name, info, path)
         if NEEDS_LID & set(experiment.orders) and not info["has_lid"]:
             from annbench.datasets.annotate import ensure_intrinsic
             from annbench.datasets.store import dataset_info
 
             ensure_intrinsic(path, progress=progress)
             info = dataset_info(path)
-        for workload in _workloads_of(experiment, name, info, path):
+        for workload in workloads:
             digest = names[info["name"]] if not workload else digest_of(path, workload)
             for spec, build, query, seeds, entry in chosen:
                 kind = info["workloads"][workload]["filter"] if workload else ""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annbench.errors import UserError
+from annbench.errors import UserError, one_line
 from annbench.run.threads import default_threads, thread_limit
 from annbench.store.jobs import Job
 from annbench.store.results import RunResult, write_result_file
@@ -65,11 +65,6 @@ def _container_peak_bytes() -> int | None:
     return None
 
 
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
-
-
 def run_job(job: Job, out: str | Path) -> Path:
     """Measure ``job`` and write its result (ok or failed) to the file ``out``."""
     from annbench.store.manifest import environment
@@ -91,10 +86,10 @@ def measure(job: Job) -> RunResult:
     from annbench.run.orders import insertion_order
     from annbench.run.workloads import filtered, static
 
-    dataset = load_dataset(job.dataset_path)
+    dataset = load_dataset(job.dataset_path, workloads=job.workload)
     workload = dataset.workloads.get(job.workload) if job.workload else None
-    if job.workload and workload is None:
-        raise UserError(f"{job.dataset_path} has no workload {job.workload!r}")
+    if workload is not None and dataset.attributes is None:
+        raise UserError(f"{job.dataset_path} has no attributes for workload {job.workload!r}")
     truth = (workload or dataset).neighbors, (workload or dataset).distances
     if truth[0] is None or job.k > truth[0].shape[1]:
         raise UserError(f"k={job.k} exceeds the stored ground truth of {job.dataset_path}")

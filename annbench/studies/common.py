@@ -42,13 +42,15 @@ def run_study(
     *,
     executor: str = "process",
     echo: Callable[[str], None] | None = None,
+    per_query: bool = False,
 ):
-    """Run an experiment and return the frame of exactly its runs."""
+    """Run an experiment and return the frame of exactly its runs (``per_query``: with the
+    per-query arrays)."""
     from annbench.store.frame import load_frame
 
     jobs = expand(experiment, data_dir)
     outcomes = run_sweep(jobs, results_dir, executor=executor, echo=echo)
-    frame = load_frame(results_dir)
+    frame = load_frame(results_dir, per_query=per_query)
     return frame[frame["run_id"].isin({outcome.job.run_id for outcome in outcomes})]
 
 

@@ -11,7 +11,9 @@ from annbench.analysis.pareto import pareto_front
 from annbench.views.plots import _pyplot, _save
 
 
-def plot_filtered(frame, stem: str | Path, name: str, target: float = 0.9) -> list[Path]:
+def plot_filtered(
+    frame, stem: str | Path, name: str, target: float = 0.9, table=None
+) -> list[Path]:
     """The filtered-search views of one dataset's filter workloads, as STEM-*.png/svg:
 
     - recall vs QPS, one panel per target selectivity (lines: methods; line style:
@@ -19,6 +21,8 @@ def plot_filtered(frame, stem: str | Path, name: str, target: float = 0.9) -> li
     - QPS at recall ``target`` against selectivity, one panel per correlation;
     - per-query recall against alpha (the rank of the 10th passing vector), each method at
       its point nearest mean recall ``target``.
+
+    ``table``: the frame's ``cell_table`` where the caller has it already.
     """
     from annbench.analysis.filtered import cell_table, filtered_rows
 
@@ -59,7 +63,7 @@ def plot_filtered(frame, stem: str | Path, name: str, target: float = 0.9) -> li
     fig.suptitle(f"{name}: filtered search, recall vs QPS")
     written += _save(fig, stem.with_name(f"{stem.name}-recall-qps"))
 
-    table = cell_table(frame, target=target)
+    table = cell_table(frame, target=target) if table is None else table
     column = f"qps_at_recall_{target:g}"
     correlations = [c for c in ("positive", "none", "negative") if c in set(table["correlation"])]
     fig, axes = plt.subplots(

@@ -101,8 +101,8 @@ def run_many(
     """Submit every job, store each result as it arrives, yield (job, stored file)."""
     from distributed import as_completed
 
+    from annbench.errors import one_line
     from annbench.run.executors.process import record_failure
-    from annbench.run.worker import one_line
 
     results_dir = Path(results_dir)
     client = connect(scheduler)

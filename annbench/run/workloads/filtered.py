@@ -9,17 +9,13 @@ measuring it. Every answer of either path is checked against its query's filter.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
 from annbench.errors import AdapterError
-from annbench.run.threads import thread_limit
-from annbench.run.workloads.answers import checked_output
-from annbench.run.workloads.static import timed_search
+from annbench.run.workloads import static
 from annbench.store.jobs import Job
-from annbench.store.results import SweepPoint
 
 
 class PostFilter:
@@ -31,6 +27,11 @@ class PostFilter:
         self.overfetch = 1.0
         filters = workload.filters
         self.selectivity = {filters.key(i): s for i, s in enumerate(workload.selectivity)}
+
+    def set_query_params(self, overfetch: float = 1.0, **params) -> None:
+        """``overfetch`` is the post-filter's own; the rest are the adapter's."""
+        self.overfetch = float(overfetch)
+        self.adapter.set_query_params(**params)
 
     def fetch_size(self, key, k: int) -> int:
         share = max(self.selectivity.get(key, 1.0), 1.0 / self.attributes.n)
@@ -54,31 +55,21 @@ class PostFilter:
 
 
 def sweep(adapter, dataset, queries: np.ndarray, job: Job, attributes, workload) -> list:
-    """Measure ``adapter`` at every query point of ``job`` on the filter workload."""
-    from annbench.datasets.groundtruth import exact_distances
-
+    """Measure ``adapter`` at every query point of ``job`` on the filter workload: the static
+    sweep, each query with its filter, every answer checked against it."""
     answerer = (
         PostFilter(adapter, attributes, workload) if job.strategy == "postfilter" else adapter
     )
     filters = workload.filters
-    points = []
-    for params, mode, threads in itertools.product(job.query_params, job.modes, job.search_threads):
-        library_params = {key: value for key, value in params.items() if key != "overfetch"}
-        adapter.set_query_params(**library_params)
-        if isinstance(answerer, PostFilter):
-            answerer.overfetch = float(params.get("overfetch", 1.0))
-        adapter.search_threads = threads
-        with thread_limit(threads):
-            ids, distances, times, latencies = timed_search(
-                answerer, queries, job.k, job.warmup, job.repeats, mode, filters=filters
-            )
-        ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
-        check_passing(ids, filters, attributes)
-        true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
-        points.append(
-            SweepPoint(params, ids, distances, true_distances, times, mode, threads, latencies)
-        )
-    return points
+    return static.sweep(
+        adapter,
+        dataset,
+        queries,
+        job,
+        answerer=answerer,
+        filters=filters,
+        check=lambda ids: check_passing(ids, filters, attributes),
+    )
 
 
 def check_passing(ids: np.ndarray, filters, attributes) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -18,20 +19,34 @@ from annbench.store.jobs import Job
 from annbench.store.results import SweepPoint
 
 
-def sweep(adapter, dataset, queries: np.ndarray, job: Job) -> list[SweepPoint]:
+def sweep(
+    adapter,
+    dataset,
+    queries: np.ndarray,
+    job: Job,
+    *,
+    answerer=None,
+    filters=None,
+    check: Callable[[np.ndarray], None] | None = None,
+) -> list[SweepPoint]:
     """Measure ``adapter`` (built) at every query point of ``job``; ``queries`` are the
-    dataset's, as the adapter must see them (normalised for angular)."""
+    dataset's, as the adapter must see them (normalised for angular). A filtered workload
+    passes its ``filters``, the ``answerer`` of them (the adapter, or a post-filter over it;
+    it takes the query parameters) and a ``check`` of every answer."""
     from annbench.datasets.groundtruth import exact_distances
 
+    answerer = answerer or adapter
     points = []
     for params, mode, threads in itertools.product(job.query_params, job.modes, job.search_threads):
-        adapter.set_query_params(**params)
+        answerer.set_query_params(**params)
         adapter.search_threads = threads
         with thread_limit(threads):
             ids, distances, times, latencies = timed_search(
-                adapter, queries, job.k, job.warmup, job.repeats, mode
+                answerer, queries, job.k, job.warmup, job.repeats, mode, filters=filters
             )
         ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
+        if check is not None:
+            check(ids)
         true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
         points.append(
             SweepPoint(params, ids, distances, true_distances, times, mode, threads, latencies)

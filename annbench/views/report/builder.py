@@ -140,7 +140,7 @@ def _filtered_pages(frame, out: Path, templates, common) -> list[dict[str, Any]]
             continue
         stem = f"{file_stem(name)}-filtered"
         page = f"dataset-{stem}.html"
-        paths = plot_filtered(rows, out / "figures" / stem, name)
+        paths = plot_filtered(rows, out / "figures" / stem, name, table=table)
         figures = [
             _figure([p for p in paths if p.stem == f"{stem}-{view}"], out, caption)
             for view, caption in FILTERED_CAPTIONS.items()
