@@ -173,9 +173,14 @@ def test_sharded_ground_truth_equals_single_machine(tmp_path, make_dataset):
             ) as local,
             Client(local) as client,
         ):
-            ids, distances = sharded_exact_knn(path, client, k=100, shards=3)
+            ids, distances, means, record = sharded_exact_knn(path, client, k=100, shards=3)
         assert np.array_equal(ids, dataset.neighbors), metric
         np.testing.assert_allclose(distances, dataset.distances, rtol=1e-6, atol=1e-6)
+        # the shards' distance sums give the same mean distance as the one-machine pass
+        assert record["mean_distance_over"] == "all"
+        np.testing.assert_allclose(
+            means, dataset.query_measures["mean_distance"], rtol=1e-5, atol=1e-6
+        )
 
 
 def _job_processes(run_id: str) -> list[int]:

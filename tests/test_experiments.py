@@ -45,9 +45,9 @@ def test_order_effect_gap_and_significance():
         )
     ).set_index("order")
     assert abs(table.loc["lid-asc", "gap_pp"] - (-10.0)) < 1e-9
-    assert table.loc["lid-asc", "beyond_ci"] and table.loc["lid-asc", "p_welch"] < 0.001
-    assert not table.loc["reverse", "beyond_ci"] and table.loc["reverse", "p_welch"] > 0.5
-    assert table.loc["random", "gap_pp"] == 0 and not table.loc["random", "beyond_ci"]
+    assert table.loc["lid-asc", "significant"] and table.loc["lid-asc", "p_welch"] < 0.001
+    assert not table.loc["reverse", "significant"] and table.loc["reverse", "p_welch"] > 0.5
+    assert table.loc["random", "gap_pp"] == 0 and not table.loc["random", "significant"]
 
 
 def test_order_study_command(tmp_path, cli, make_dataset):
@@ -74,7 +74,8 @@ def test_order_study_command(tmp_path, cli, make_dataset):
     assert set(table["adapter"]) == {"hnswlib", "faiss-hnsw"}
     assert (table["seeds"] == 2).all() and table["recall"].between(0, 1).all()
     assert (results / "studies" / "order-study.png").stat().st_size > 1000
-    assert "gap_pp" in out
+    assert "gap_pp" in out and "significant" in out and "beyond_ci" not in out
+    assert {"gap_ci_low_pp", "gap_ci_high_pp", "p_welch", "significant"} <= set(table.columns)
 
 
 def test_order_study_needs_two_seeds(tmp_path, cli, make_dataset):

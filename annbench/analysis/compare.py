@@ -1,5 +1,6 @@
 """Comparisons across builds of the results frame: confidence intervals over seeds, the
-insertion-order effect with Welch's test, the spread of recall and QPS over seeds."""
+insertion-order effect with Welch's test and the interval of the difference, the spread of
+recall and QPS over seeds."""
 
 from __future__ import annotations
 
@@ -20,15 +21,18 @@ def mean_confidence_interval(values, level: float = 0.95) -> tuple[float, float]
     return mean, float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * sem)
 
 
-def order_effect(frame, baseline: str = "random"):
-    """Mean recall per (dataset, adapter, query params, order) over seeds, with its 95% CI.
+def order_effect(frame, baseline: str = "random", level: float = 0.95):
+    """Mean recall per (dataset, adapter, query params, order) over seeds, against ``baseline``.
 
-    ``gap_pp``: difference to ``baseline`` in percentage points; ``beyond_ci``: the gap exceeds
-    the order's own CI half-width; ``p_welch``: Welch's t-test of the order against the baseline
-    (NaN where either has fewer than two seeds or no spread).
+    ``recall`` and ``ci95``: the order's mean over seeds and the half-width of its own 95%
+    interval (what error bars show); ``gap_pp``: the difference of means to ``baseline`` in
+    percentage points; ``gap_ci_low_pp``/``gap_ci_high_pp``: the 95% interval of that
+    difference (Welch-Satterthwaite); ``p_welch``: Welch's t-test of the order against the
+    baseline; ``significant``: p < 0.05, which is exactly when the difference's interval
+    excludes 0. Where either side has fewer than two seeds, or neither has any spread, the
+    test says nothing: NaN and not significant. The baseline row is never significant.
     """
     import pandas as pd
-    from scipy import stats
 
     ok = frame[frame["status"] == "ok"]
     keys = ["dataset", "adapter", "query_params"]
@@ -38,11 +42,11 @@ def order_effect(frame, baseline: str = "random"):
         reference_mean = reference.mean() if len(reference) else np.nan
         for order, group in setting.groupby("insertion_order", sort=True):
             recalls = group["recall"].to_numpy()
-            mean, half = mean_confidence_interval(recalls)
-            gap = 100 * (mean - reference_mean)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # identical samples: NaN
-                p_value = stats.ttest_ind(recalls, reference, equal_var=False).pvalue
+            mean, half = mean_confidence_interval(recalls, level)
+            if order == baseline:
+                p_value, low, high = np.nan, np.nan, np.nan
+            else:
+                p_value, low, high = welch_difference(recalls, reference, level)
             rows.append(
                 {
                     "dataset": dataset,
@@ -52,12 +56,33 @@ def order_effect(frame, baseline: str = "random"):
                     "seeds": len(recalls),
                     "recall": mean,
                     "ci95": half,
-                    "gap_pp": gap,
-                    "beyond_ci": bool(abs(gap) > 100 * half) if order != baseline else False,
-                    "p_welch": float(p_value) if order != baseline else np.nan,
+                    "gap_pp": 100 * (mean - reference_mean),
+                    "gap_ci_low_pp": 100 * low,
+                    "gap_ci_high_pp": 100 * high,
+                    "p_welch": p_value,
+                    "significant": bool(p_value < 1 - level),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def welch_difference(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """Welch's t-test of mean(a) - mean(b): (p, low, high), the interval at ``level``.
+
+    NaN throughout where either sample has fewer than two values or neither has any spread
+    (then no standard error can be estimated and scipy would claim p = 0).
+    """
+    from scipy import stats
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        return np.nan, np.nan, np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical samples
+        result = stats.ttest_ind(a, b, equal_var=False)
+        interval = result.confidence_interval(level)
+    return float(result.pvalue), float(interval.low), float(interval.high)
 
 
 SPREAD_KEYS = [

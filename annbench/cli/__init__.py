@@ -14,7 +14,18 @@ import threading
 
 import click
 
-from annbench.cli import adapters, datasets, filters, gate, images, runs, studies  # noqa: F401
+from annbench.cli import (  # noqa: F401
+    adapters,
+    compare,
+    datasets,
+    describe,
+    filters,
+    gate,
+    images,
+    runs,
+    studies,
+    views,
+)
 from annbench.cli.base import cli
 from annbench.errors import Stopped, UserError
 

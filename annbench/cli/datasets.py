@@ -324,6 +324,7 @@ def datasets_groundtruth(
     that the workers read from the file (which they must see at the same path)."""
     from annbench.datasets.catalog import in_data_dir, resolve_dataset
     from annbench.datasets.groundtruth_sharded import sharded_exact_knn
+    from annbench.datasets.query_measures import attach_measures
     from annbench.datasets.store import load_dataset, write_dataset
     from annbench.run.executors.dask import connect
 
@@ -335,60 +336,11 @@ def datasets_groundtruth(
         )
     client = connect(scheduler)
     try:
-        ids, distances = sharded_exact_knn(path, client, ground_truth_k, shards)
+        ids, distances, means, record = sharded_exact_knn(path, client, ground_truth_k, shards)
     finally:
         client.close()
     dataset = load_dataset(path)
     dataset.neighbors, dataset.distances = ids, distances
+    attach_measures(dataset, means, record)
     write_dataset(path, dataset, overwrite=True)
     click.echo(f"wrote {path} (exact top-{ids.shape[1]} for {len(ids)} queries)")
-
-
-@datasets.command("describe")
-@click.argument("name")
-@click.option(
-    "--k",
-    "lid_k",
-    type=int,
-    help="Neighbours per vector for the pointwise LID  [default: 100, or n - 1 if smaller]",
-)
-@click.option(
-    "--bins", type=click.IntRange(min=1), default=12, show_default=True, help="Histogram bins."
-)
-@pass_context
-def datasets_describe(obj: Context, name: str, lid_k: int | None, bins: int) -> None:
-    """Intrinsic dimension: PCA-99%, TwoNN, mean pointwise MLE LID, and an LID histogram.
-
-    The LID is computed once and stored in the dataset file (for files in the data folder;
-    a file elsewhere is described without being written to)."""
-    from annbench.datasets.annotate import ensure_intrinsic
-    from annbench.datasets.catalog import in_data_dir, resolve_dataset
-
-    path = resolve_dataset(name, obj.data_dir, create=False)
-    store = in_data_dir(path, obj.data_dir)
-    dataset = ensure_intrinsic(path, lid_k, store=store)
-    if not store:
-        note(f"{path} lies outside the data folder; its LID was computed but not stored")
-    n, dim = dataset.base.shape
-    click.echo(f"{name}: {n} x {dim}, {dataset.metric}")
-    for key, label in (
-        ("pca99", "PCA components for 99% variance"),
-        ("twonn", "TwoNN"),
-        ("mle_mean", f"mean pointwise MLE LID (k={dataset.intrinsic['lid_k']})"),
-        ("mle_median", "median pointwise MLE LID"),
-    ):
-        value = dataset.intrinsic[key]
-        click.echo(f"  {label:<40} {value if isinstance(value, int) else f'{value:.2f}'}")
-    click.echo(_histogram(dataset.lid, bins))
-
-
-def _histogram(values, bins: int, width: int = 40) -> str:
-    import numpy as np
-
-    finite = values[np.isfinite(values)]
-    counts, edges = np.histogram(finite, bins=bins)
-    lines = ["  pointwise LID histogram:"]
-    for count, low, high in zip(counts, edges[:-1], edges[1:]):
-        bar = "#" * int(round(width * count / max(counts.max(), 1)))
-        lines.append(f"  {low:8.2f} - {high:8.2f} | {bar} {count}")
-    return "\n".join(lines)

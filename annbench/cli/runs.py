@@ -1,8 +1,7 @@
-"""annbench run, results, plot, report and env: measuring and looking at the results."""
+"""annbench run: measuring (the views of what was measured are in cli/views.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,15 +9,10 @@ import click
 from annbench.cli.base import (
     Context,
     cli,
-    echo_json,
-    include_stale_option,
-    json_option,
-    load_results,
     pass_context,
     warn,
 )
 from annbench.errors import UserError
-from annbench.errors.files import write_text
 
 LARGE_PLAN = 500  # jobs; a larger plan runs only when confirmed
 
@@ -165,7 +159,7 @@ def run(
     frame = load_frame(obj.results_dir, include_stale=True)
     run_ids = {outcome.job.run_id for outcome in outcomes}
     ran = frame[frame["run_id"].isin(run_ids)]
-    click.echo(_table(ran))
+    click.echo(result_table(ran))
     failed = sum(outcome.status == "failed" for outcome in outcomes)
     _warn_about(ran, failed, len(jobs))
     if failed:
@@ -210,7 +204,7 @@ def _warn_about(frame, failed: int, n_jobs: int) -> None:
         )
 
 
-def _table(frame) -> str:
+def result_table(frame) -> str:
     """The summary view: one line per query-sweep point, unstable timings marked with !."""
     if frame.empty:
         return "no results"
@@ -241,177 +235,3 @@ def qps_range(row) -> str:
     if pd_isna(row["qps_min"]) or row.get("repeats", 1) < 2:
         return ""
     return f"{row['qps_min']:,.0f}-{row['qps_max']:,.0f} min-max"
-
-
-@cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json", "parquet"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output (required for parquet).",
-)
-@click.option("--dataset", help="Only this dataset.")
-@click.option("--spread", is_flag=True, help="Summarise recall and QPS across build seeds.")
-@click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
-@include_stale_option
-@pass_context
-def results(
-    obj: Context,
-    fmt: str,
-    out: Path | None,
-    dataset: str | None,
-    spread: bool,
-    all_columns: bool,
-    include_stale: bool,
-) -> None:
-    """The tidy results table: one row per query-sweep point (or per configuration with
-    --spread), with recall, QPS statistics, latency, memory and build figures."""
-    from annbench.analysis.compare import seed_spread
-    from annbench.errors.files import atomic_path
-
-    frame = load_results(obj, include_stale=include_stale)
-    if dataset:
-        frame = frame[frame["dataset"] == dataset]
-    if frame.empty:
-        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
-    frame = frame.sort_values(["dataset", "adapter", "label", "recall"]).reset_index(drop=True)
-    if spread:
-        frame = seed_spread(frame)
-    if fmt == "parquet":
-        if out is None:
-            raise UserError("parquet is a binary format; give --out FILE.parquet")
-        with atomic_path(out) as tmp:
-            frame.to_parquet(tmp, index=False)
-        click.echo(f"wrote {out}")
-        return
-    if fmt == "csv":
-        text = frame.to_csv(index=False)
-    elif fmt == "json":
-        text = frame.to_json(orient="records", indent=2)
-    elif spread or all_columns:
-        text = frame.to_string(index=False)
-    else:
-        text = _table(frame)
-    if out is None:
-        click.echo(text)
-    else:
-        write_text(out, text)
-        click.echo(f"wrote {out}")
-
-
-@cli.command()
-@json_option
-def env(as_json: bool) -> None:
-    """The environment manifest recorded with every result: CPU, memory, OS, packages, BLAS."""
-    import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
-    import numpy  # noqa: F401
-
-    from annbench.store.manifest import environment
-
-    manifest = environment()
-    if as_json:
-        echo_json(manifest)
-        return
-    for key, value in manifest.items():
-        if key == "cpu_flags":
-            value = f"{len(value)} flags, SIMD: " + " ".join(
-                f for f in value if f.startswith(("sse4", "avx", "fma", "neon", "sve"))
-            )
-        elif isinstance(value, (dict, list)):
-            value = json.dumps(value)
-        click.echo(f"{key:>16}: {value}")
-
-
-VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered")
-
-
-@cli.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: RESULTS_DIR/plots).",
-)
-@click.option(
-    "--view",
-    type=click.Choice(VIEWS),
-    default="pareto",
-    show_default=True,
-    help="pareto: frontier of --y against --x; build / memory: build time or index "
-    "size against recall; latency: single-query percentiles; order: recall by "
-    "insertion order; filtered: filter workloads by selectivity and correlation.",
-)
-@click.option("--dataset", help="Only this dataset.")
-@click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
-@click.option("--y", "y", default="qps", show_default=True, help="pareto: y-axis metric (log).")
-@include_stale_option
-@pass_context
-def plot(
-    obj: Context,
-    out: Path | None,
-    view: str,
-    dataset: str | None,
-    x: str,
-    y: str,
-    include_stale: bool,
-) -> None:
-    """Draw the common views of the results, per dataset, as PNG and SVG."""
-    from annbench.errors.names import file_stem
-    from annbench.views import plots
-
-    # per-query arrays only for the view that draws them (recall against alpha)
-    frame = load_results(obj, include_stale=include_stale, per_query=view == "filtered")
-    if dataset:
-        frame = frame[frame["dataset"] == dataset]
-    frame = frame[frame["status"] == "ok"]
-    if frame.empty:
-        raise UserError(f"no successful results in {obj.results_dir}; run `annbench run` first")
-    for column in (x, y):
-        if column not in frame.columns:
-            raise UserError(
-                f"unknown metric {column!r}; try recall, recall_tolerant, qps, "
-                "build_time_s, latency_p99_ms"
-            )
-    folder = out or obj.results_dir / "plots"
-    written = []
-    if view == "pareto":
-        written = plots.plot_pareto(frame, folder, x=x, y=y)
-    elif view == "filtered":
-        from annbench.views.filtered_plots import plot_filtered
-
-        for name, rows in frame.groupby("dataset", sort=True):
-            written += plot_filtered(rows, folder / f"{file_stem(name)}-filtered", name)
-    else:
-        static = frame[frame["workload"].fillna("static").eq("static")]
-        for name, rows in static.groupby("dataset", sort=True):
-            written += plots.plot_view(rows, view, folder / f"{file_stem(name)}-{view}", name)
-    if not written:
-        raise UserError(
-            f"the results hold nothing for the {view!r} view (single mode for "
-            "latency; several orders including random for order; filter workloads for "
-            "filtered)"
-        )
-    for path in written:
-        click.echo(f"wrote {path}")
-
-
-@cli.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: RESULTS_DIR/report).",
-)
-@include_stale_option
-@pass_context
-def report(obj: Context, out: Path | None, include_stale: bool) -> None:
-    """Write the static HTML report (opens from file://, no network needed)."""
-    from annbench.views.report.builder import build_report
-
-    frame = load_results(obj, include_stale=include_stale, per_query=True)
-    index = build_report(obj.results_dir, out or obj.results_dir / "report", frame=frame)
-    click.echo(f"report: {index.resolve()}")

@@ -16,7 +16,8 @@ executor_option = click.option(
 
 @cli.group()
 def experiment() -> None:
-    """Ready-made studies: insertion order and intrinsic dimension (Elliott & Clark 2024)."""
+    """Ready-made studies: insertion order, intrinsic dimension, filtered search and query
+    difficulty."""
 
 
 @experiment.command("order")
@@ -62,8 +63,10 @@ def experiment_order(
     write_text(stem.with_suffix(".csv"), table.to_csv(index=False))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     click.echo(
-        "gap_pp: recall minus random's, in percentage points; beyond_ci: the gap exceeds "
-        "the order's 95% CI half-width; p_welch: Welch's t-test against random"
+        "ci95: half-width of the order's own 95% CI over seeds; gap_pp: recall minus random's, "
+        "in percentage points; gap_ci_low_pp..gap_ci_high_pp: the 95% CI of that difference "
+        "(Welch); p_welch: Welch's t-test against random; significant: p_welch < 0.05, i.e. "
+        "the difference's CI excludes 0 (NaN/False: too few seeds or no spread to test)"
     )
     for path in [stem.with_suffix(".csv"), *plot_order_effect(table, stem)]:
         click.echo(f"wrote {path}")
@@ -193,4 +196,79 @@ def experiment_filtered(
         )
     )
     for path in [stem.with_suffix(".csv"), *plot_filtered(frame, stem, dataset, table=table)]:
+        click.echo(f"wrote {path}")
+
+
+@experiment.command("difficulty")
+@click.argument("dataset")
+@click.option(
+    "--n-set",
+    type=click.IntRange(min=1),
+    help="Queries in the easy and the hard set [default: a fifth of the dataset's].",
+)
+@click.option(
+    "--ood-kind",
+    type=click.Choice(["noise", "tilt", "clusters", "words", "examples"]),
+    help="Out-of-distribution queries [default: words for wordnet-minilm, noise otherwise].",
+)
+@click.option("--shift", type=float, default=1.0, show_default=True, help="Size of the OOD shift.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@executor_option
+@pass_context
+def experiment_difficulty(
+    obj: Context,
+    dataset: str,
+    n_set: int | None,
+    ood_kind: str | None,
+    shift: float,
+    seed: int,
+    executor: str,
+) -> None:
+    """Query difficulty: hnswlib and faiss-ivf on all queries, the easy and hard sets (by
+    LID_100) and an out-of-distribution set; recall per LID and RC quintile, per set, and QPS
+    at recall 0.9 in and out of distribution."""
+    from annbench.datasets.catalog import dataset_path
+    from annbench.datasets.store import dataset_info, load_query_measures
+    from annbench.studies.common import run_study, study_path
+    from annbench.studies.difficulty import (
+        REFERENCE,
+        difficulty_experiment,
+        study_datasets,
+        summarise,
+    )
+    from annbench.views.difficulty_plots import plot_query_sets, plot_recall_by_difficulty
+
+    names = study_datasets(
+        dataset, obj.data_dir, n_set=n_set, ood_kind=ood_kind, shift=shift, seed=seed
+    )
+    n_base = dataset_info(dataset_path(names["all"], obj.data_dir))["n_base"]
+    study = difficulty_experiment(names, n_base, seed)
+    frame = run_study(
+        study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo, per_query=True
+    )
+    if frame[frame["status"] == "ok"].empty:
+        raise UserError("every run of the study failed; see `annbench results`")
+    tables = summarise(frame, names, obj.data_dir)
+    stem = study_path(obj.results_dir, f"difficulty-{names['all']}")
+    number = lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"  # noqa: E731
+    reference = ", ".join(f"{a} {p}" for a, p in REFERENCE.items())
+    click.echo(f"Recall per difficulty quintile (bin 1 easiest), at {reference}:")
+    for measure, ranges in tables["ranges"].items():
+        click.echo(f"  {measure} bins: " + "; ".join(ranges))
+    click.echo(tables["bins"].to_string(index=False, float_format=number))
+    click.echo("\nEach query set (recall at the reference point; QPS at recall 0.9):")
+    click.echo(tables["sets"].to_string(index=False, float_format=number, na_rep="-"))
+    click.echo("\nIn-distribution vs out-of-distribution queries (QPS at recall 0.9):")
+    click.echo(tables["ood"].to_string(index=False, float_format=number, na_rep="-"))
+    written = []
+    for key in ("bins", "sets", "ood"):
+        path = stem.with_name(f"{stem.name}-{key}.csv")
+        write_text(path, tables[key].to_csv(index=False))
+        written.append(path)
+    ok = frame[(frame["status"] == "ok") & (frame["mode"] == "batch")]
+    ok = ok[ok["dataset"] == names["all"]]
+    measures, _ = load_query_measures(dataset_path(names["all"], obj.data_dir))
+    written += plot_recall_by_difficulty(ok, measures, stem, names["all"], target=0.9)
+    written += plot_query_sets(frame[frame["status"] == "ok"], names, stem)
+    for path in written:
         click.echo(f"wrote {path}")

@@ -1,11 +1,13 @@
-"""Adding derived per-vector data (pointwise LID, global intrinsic dimension) to a dataset."""
+"""Adding derived data to a dataset file: per-vector (pointwise LID, global intrinsic
+dimension) and per-query (difficulty measures)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from annbench.datasets.groundtruth import normalized
+from annbench.datasets.groundtruth import mean_distances, normalized
+from annbench.datasets.query_measures import attach_measures
 from annbench.datasets.store import Dataset, load_dataset, write_dataset
 from annbench.errors import UserError
 from annbench.intrinsic.estimators import DEFAULT_LID_K, check_lid_k, describe
@@ -54,4 +56,25 @@ def ensure_intrinsic(
         annotate_intrinsic(dataset, k, progress=progress)
         if store:
             write_dataset(Path(path), dataset, overwrite=True)
+    return dataset
+
+
+def ensure_query_measures(
+    path: str | os.PathLike,
+    *,
+    force: bool = False,
+    store: bool = True,
+    progress: bool | None = None,
+) -> Dataset:
+    """The dataset at ``path`` with its per-query measures, computed where missing (or with
+    ``force``) and, with ``store``, written into the file."""
+    dataset = load_dataset(path)  # every workload, so that rewriting the file keeps them
+    if dataset.query_measures and not force:
+        return dataset
+    if dataset.distances is None:
+        raise UserError(f"{path} has no ground truth; compute it first")
+    means, record = mean_distances(dataset.base, dataset.queries, dataset.metric, progress=progress)
+    attach_measures(dataset, means, record)
+    if store:
+        write_dataset(Path(path), dataset, overwrite=True)
     return dataset

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from annbench.datasets.vectors import as_float32 as _as_float32
+from annbench.datasets.vectors import normalized
 from annbench.errors import UserError
+
+__all__ = ["exact_knn", "normalized", "save_with_ground_truth", "with_ground_truth"]
 
 BLOCK_BYTES = 64 << 20
 REFINE_QUERIES = 256
@@ -21,17 +25,6 @@ REFINE_QUERIES = 256
 
 def _block_rows(dimension: int) -> int:
     return max(1024, BLOCK_BYTES // (4 * max(dimension, 1)))
-
-
-def _as_float32(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def normalized(array: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), as float32."""
-    array = np.asarray(array, dtype=np.float32)
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.ascontiguousarray(array / np.where(norms > 0, norms, 1), dtype=np.float32)
 
 
 def exact_knn(
@@ -49,6 +42,48 @@ def exact_knn(
     """
     ids = candidate_ids(base, queries, metric, k, progress=progress)
     return refine(base, queries, ids, metric)
+
+
+def exact_knn_with_means(
+    base: np.ndarray,
+    queries: np.ndarray,
+    metric: str,
+    k: int = 100,
+    *,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """``exact_knn`` plus each query's mean distance to the base, from the same pass over
+    the base, and a record of which base vectors that mean covers."""
+    sample = mean_distance_sample(len(base), len(queries), metric)
+    sums = np.zeros(len(queries))
+    _, candidates = scan(
+        base, queries, metric, k, progress=progress, distance_sums=sums, sample=sample
+    )
+    ids, distances = refine(base, queries, candidates, metric)
+    record = sample_record(len(base), sample)
+    return ids, distances, sums / record["rows"], record
+
+
+def mean_distances(
+    base: np.ndarray, queries: np.ndarray, metric: str, *, progress: bool | None = None
+) -> tuple[np.ndarray, dict]:
+    """Each query's mean distance to the base (for files whose ground truth came ready-made)."""
+    from tqdm.auto import tqdm
+
+    sample = mean_distance_sample(len(base), len(queries), metric)
+    query_block = normalized(queries) if metric == "angular" else _as_float32(queries)
+    sums = np.zeros(len(queries))
+    rows = _block_rows(base.shape[1])
+    for start in tqdm(
+        range(0, len(base), rows), desc="mean distance", unit="block", disable=progress is False
+    ):
+        block = base[start : start + rows]
+        if sample is not None:
+            block = block[sample[start : start + rows]]
+        block = normalized(block) if metric == "angular" else _as_float32(block)
+        sums += block_distance_sums(query_block, block, metric)
+    record = sample_record(len(base), sample)
+    return sums / record["rows"], record
 
 
 def candidate_ids(
@@ -71,11 +106,17 @@ def scan(
     *,
     offset: int = 0,
     progress: bool | None = None,
+    distance_sums: np.ndarray | None = None,
+    sample: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """faiss scores and ids (plus ``offset``) of each query's k best base vectors, unordered.
 
     Scores are squared L2 for euclidean (smaller is closer) and inner products otherwise
     (larger is closer); ``merge_scans`` combines scans of disjoint parts of a base.
+
+    With ``distance_sums`` (float64, one per query) each query's distances, in the dataset's
+    metric, to the scanned base vectors (those ``sample`` marks, if given) are added to it in
+    the same pass, for the mean distance that relative contrast needs.
     """
     import faiss
     from tqdm.auto import tqdm
@@ -96,8 +137,63 @@ def scan(
         block = normalized(block) if metric == "angular" else _as_float32(block)
         scores, ids = faiss.knn(query_block, block, min(k, len(block)), metric=faiss_metric)
         heap.add_result(scores, ids + start + offset)
+        if distance_sums is not None:
+            chosen = block if sample is None else block[sample[start : start + rows]]
+            distance_sums += block_distance_sums(query_block, chosen, metric)
     heap.finalize()
     return heap.D, heap.I
+
+
+PAIR_BLOCK = 1 << 24  # query x base distances held at once for the euclidean sums
+MEAN_PAIR_BUDGET = 2_000_000_000  # beyond this many pairs the euclidean mean is sampled
+MEAN_SAMPLE_SEED = 0
+
+
+def block_distance_sums(queries: np.ndarray, block: np.ndarray, metric: str) -> np.ndarray:
+    """Per query, the sum of its distances to the rows of ``block`` (queries and block already
+    normalised for angular). angular and ip sums follow from the block's column sum; the
+    euclidean one needs every pair (faiss's BLAS kernel, in query slices)."""
+    import faiss
+
+    if len(block) == 0:
+        return np.zeros(len(queries))
+    column_sum = block.sum(axis=0, dtype=np.float64)
+    if metric == "angular":
+        return len(block) - queries.astype(np.float64) @ column_sum
+    if metric == "ip":
+        return -(queries.astype(np.float64) @ column_sum)
+    sums = np.empty(len(queries))
+    step = max(1, PAIR_BLOCK // len(block))
+    for start in range(0, len(queries), step):
+        squared = faiss.pairwise_distances(queries[start : start + step], block)
+        sums[start : start + step] = np.sqrt(np.maximum(squared, 0), dtype=np.float32).sum(
+            axis=1, dtype=np.float64
+        )
+    return sums
+
+
+def mean_distance_sample(n: int, n_queries: int, metric: str) -> np.ndarray | None:
+    """Which base vectors the mean distance runs over: all (None) unless the metric is
+    euclidean and n x n_queries exceeds ``MEAN_PAIR_BUDGET``; then a seeded uniform sample."""
+    if metric != "euclidean" or n * n_queries <= MEAN_PAIR_BUDGET:
+        return None
+    rows = max(1, MEAN_PAIR_BUDGET // n_queries)
+    chosen = np.random.default_rng(MEAN_SAMPLE_SEED).choice(n, size=rows, replace=False)
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    return mask
+
+
+def sample_record(n: int, sample: np.ndarray | None) -> dict:
+    """How the mean distance was taken, for the dataset file's provenance."""
+    if sample is None:
+        return {"mean_distance_over": "all", "rows": int(n)}
+    return {
+        "mean_distance_over": "sample",
+        "rows": int(sample.sum()),
+        "of": int(n),
+        "seed": MEAN_SAMPLE_SEED,
+    }
 
 
 def merge_scans(scans: list[tuple[np.ndarray, np.ndarray]], metric: str, k: int) -> np.ndarray:
@@ -159,10 +255,15 @@ def _pair_distance(q: np.ndarray, x: np.ndarray, metric: str) -> np.ndarray:
 
 
 def with_ground_truth(dataset, k: int = 100, *, progress: bool | None = None):
-    """The dataset with exact top-``k`` neighbours and distances filled in."""
-    dataset.neighbors, dataset.distances = exact_knn(
+    """The dataset with exact top-``k`` neighbours and distances filled in, and the
+    per-query difficulty measures they allow."""
+    from annbench.datasets.query_measures import attach_measures
+
+    ids, distances, means, record = exact_knn_with_means(
         dataset.base, dataset.queries, dataset.metric, k, progress=progress
     )
+    dataset.neighbors, dataset.distances = ids, distances
+    attach_measures(dataset, means, record)
     dataset.check()
     return dataset
 
@@ -170,7 +271,8 @@ def with_ground_truth(dataset, k: int = 100, *, progress: bool | None = None):
 def save_with_ground_truth(
     dataset, path, *, k: int = 100, overwrite: bool = False, progress: bool | None = None
 ):
-    """Compute ground truth if missing and write the dataset file; return its path."""
+    """Compute ground truth (and the per-query measures) if missing and write the dataset
+    file; return its path."""
     from pathlib import Path
 
     from annbench.datasets.store import write_dataset
@@ -180,5 +282,12 @@ def save_with_ground_truth(
         raise UserError(f"{path} already exists; pass --force to replace it")
     if dataset.neighbors is None:
         with_ground_truth(dataset, k, progress=progress)
+    elif not dataset.query_measures:  # ground truth given (imported): measures from it
+        from annbench.datasets.query_measures import attach_measures
+
+        means, record = mean_distances(
+            dataset.base, dataset.queries, dataset.metric, progress=progress
+        )
+        attach_measures(dataset, means, record)
     write_dataset(path, dataset, overwrite=overwrite)
     return path

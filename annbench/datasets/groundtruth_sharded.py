@@ -17,7 +17,9 @@ import numpy as np
 from annbench.errors import UserError
 
 
-def _scan_shard(path: str, start: int, stop: int, metric: str, k: int):
+def _scan_shard(path: str, start: int, stop: int, metric: str, k: int, sample):
+    """The shard's candidates and, per query, its sum of distances to the shard's (sampled)
+    vectors: the relative contrast's mean comes from this same pass."""
     import h5py
 
     from annbench.datasets.groundtruth import scan
@@ -25,7 +27,19 @@ def _scan_shard(path: str, start: int, stop: int, metric: str, k: int):
     with h5py.File(path, "r") as f:
         base = np.asarray(f["train"][start:stop], dtype=np.float32)
         queries = np.asarray(f["test"][:], dtype=np.float32)
-    return scan(base, queries, metric, k, offset=start, progress=False)
+    sums = np.zeros(len(queries))
+    shard_sample = None if sample is None else sample[start:stop]
+    found = scan(
+        base,
+        queries,
+        metric,
+        k,
+        offset=start,
+        progress=False,
+        distance_sums=sums,
+        sample=shard_sample,
+    )
+    return found, sums
 
 
 def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
@@ -36,24 +50,34 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 
 def sharded_exact_knn(
     path: str | os.PathLike, client, k: int = 100, shards: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Exact top-k ids and distances for the dataset file at ``path``, computed on ``client``'s
-    workers (which must see ``path``)."""
+    workers (which must see ``path``), with each query's mean distance to the base and the
+    record of what that mean covers (see ``groundtruth.exact_knn_with_means``)."""
     import h5py
 
-    from annbench.datasets.groundtruth import merge_scans, refine
+    from annbench.datasets.groundtruth import (
+        mean_distance_sample,
+        merge_scans,
+        refine,
+        sample_record,
+    )
     from annbench.datasets.store import dataset_info
 
     path = str(Path(path).resolve())
     info = dataset_info(path)
     n, metric = info["n_base"], info["metric"]
+    sample = mean_distance_sample(n, info["n_queries"], metric)
     if shards is None:
         shards = max(1, len(client.scheduler_info()["workers"]))
     futures = [
-        client.submit(_scan_shard, path, start, stop, metric, k, pure=False)
+        client.submit(_scan_shard, path, start, stop, metric, k, sample, pure=False)
         for start, stop in shard_bounds(n, shards)
     ]
-    candidates = merge_scans(client.gather(futures), metric, k)
+    scanned = client.gather(futures)
+    candidates = merge_scans([found for found, _ in scanned], metric, k)
+    record = sample_record(n, sample)
+    means = sum(sums for _, sums in scanned) / record["rows"]
     with h5py.File(path, "r") as f:
         queries = np.asarray(f["test"][:], dtype=np.float32)
         wanted = np.unique(candidates)
@@ -62,4 +86,4 @@ def sharded_exact_knn(
     ids, distances = refine(rows, queries, local, metric)
     if np.any(ids < 0):
         raise UserError("sharded ground truth found fewer neighbours than asked for")
-    return wanted[ids], distances
+    return wanted[ids], distances, means, record

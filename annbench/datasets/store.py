@@ -7,7 +7,10 @@ Layout (readable by any h5py code that expects ann-benchmarks files):
 - attrs ``distance`` (euclidean | angular | ip), ``point_type`` ("float"), ``dimension``, ``type``.
 
 annbench adds ``labels`` (n,) when the base vectors have categories, ``lid`` (n,) once the
-pointwise local intrinsic dimensionality has been estimated, and the attributes
+pointwise local intrinsic dimensionality has been estimated, the group ``query_measures``
+(one array per measure, one value per query: see ``annbench.datasets.query_measures``),
+``query_parents`` (nq,) where the queries were chosen from another dataset's, and the
+attributes
 ``annbench_format_version``, ``annbench_source`` (JSON: generator or origin, parameters, seed),
 ``annbench_intrinsic`` (JSON: global intrinsic-dimension estimates and the LID's k) and
 ``annbench_content_hash`` (sha256 of metric, base and queries).
@@ -59,6 +62,11 @@ class Dataset:
     query_labels: np.ndarray | None = None  # where the queries' own categories are known
     attributes: Attributes | None = None  # attribute columns for filtered search
     workloads: dict[str, FilterWorkload] = field(default_factory=dict)
+    # per-query difficulty measures (name -> (nq,) array) and how they were computed
+    query_measures: dict[str, np.ndarray] = field(default_factory=dict)
+    query_measures_info: dict[str, Any] = field(default_factory=dict)
+    # where the queries were selected from another dataset: their row there
+    query_parents: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.check()
@@ -117,8 +125,13 @@ class Dataset:
                     f"ground-truth ids {ids.min():g}..{ids.max():g} fall outside the "
                     f"{len(self.base)} base vectors (0..{len(self.base) - 1})"
                 )
-        if self.query_labels is not None and self.query_labels.shape != (len(self.queries),):
-            raise UserError("query_labels must hold one entry per query")
+        for name, values in [
+            ("query_labels", self.query_labels),
+            ("query_parents", self.query_parents),
+            *self.query_measures.items(),
+        ]:
+            if values is not None and np.shape(values) != (len(self.queries),):
+                raise UserError(f"{name} must hold one entry per query ({len(self.queries)})")
         for name in ("labels", "lid"):
             values = getattr(self, name)
             if values is not None and values.shape != (len(self.base),):
@@ -174,6 +187,13 @@ def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
             f.create_dataset("lid", data=np.asarray(dataset.lid, dtype=np.float64))
         if dataset.query_labels is not None:
             f.create_dataset("query_labels", data=np.asarray(dataset.query_labels, np.int64))
+        if dataset.query_parents is not None:
+            f.create_dataset("query_parents", data=np.asarray(dataset.query_parents, np.int64))
+        if dataset.query_measures:
+            group = f.create_group("query_measures")
+            group.attrs["info"] = json.dumps(dataset.query_measures_info, sort_keys=True)
+            for name, values in sorted(dataset.query_measures.items()):
+                group.create_dataset(name, data=np.asarray(values, dtype=np.float64))
         f.attrs["annbench_intrinsic"] = json.dumps(dataset.intrinsic, sort_keys=True)
         write_filters(f, dataset.attributes, dataset.workloads)
 
@@ -283,9 +303,43 @@ def load_dataset(path: str | os.PathLike, *, workloads: str | None = None) -> Da
             lid=np.asarray(f["lid"][:]) if "lid" in f else None,
             intrinsic=json.loads(f.attrs.get("annbench_intrinsic", "{}")),
             query_labels=f["query_labels"][:] if "query_labels" in f else None,
+            query_parents=f["query_parents"][:] if "query_parents" in f else None,
+            query_measures=read_query_measures(f),
+            query_measures_info=_measures_info(f),
             attributes=read_attributes(f, n),
             workloads={name: read_workload(f, name, path) for name in wanted},
         )
+
+
+def read_query_measures(f) -> dict[str, np.ndarray]:
+    """The per-query measures of an open dataset file (empty where none are stored)."""
+    import h5py
+
+    group = f.get("query_measures")
+    if not isinstance(group, h5py.Group):
+        return {}
+    n_queries = int(f["test"].shape[0])
+    measures = {}
+    for name, item in group.items():
+        if isinstance(item, h5py.Dataset) and item.shape == (n_queries,):
+            measures[name] = np.asarray(item[:], dtype=np.float64)
+    return measures
+
+
+def load_query_measures(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A dataset file's per-query measures and their record, without loading its vectors."""
+    with _open(path) as f:
+        _metric_of(f, path)
+        return read_query_measures(f), _measures_info(f)
+
+
+def _measures_info(f) -> dict[str, Any]:
+    group = f.get("query_measures")
+    try:
+        info = json.loads(group.attrs.get("info", "{}")) if group is not None else {}
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -303,6 +357,7 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
             "ground_truth_k": int(f["neighbors"].shape[1]) if "neighbors" in f else 0,
             "has_labels": "labels" in f,
             "has_lid": "lid" in f,
+            "query_measures": sorted(read_query_measures(f)),
             "attributes": sorted(f["attributes"]) if "attributes" in f else [],
             "workloads": {
                 name: {

@@ -265,3 +265,58 @@ def make_wordnet_minilm(
         query_labels=labels[query_ids],
         source=source,
     )
+
+
+def read_query_texts(kind: str, wordnet_dir: str | os.PathLike = WORDNET_DIR) -> list[str]:
+    """Texts of another kind than the glosses, for out-of-distribution queries, in file order
+    without repeats: ``words``: every synset's lemma words (underscores as spaces, adjective
+    markers such as "(a)" dropped); ``examples``: the quoted example sentences of the glosses."""
+    import re
+
+    if kind not in ("words", "examples"):
+        raise UserError(f"unknown WordNet text kind {kind!r}; choose words or examples")
+    wordnet_dir = Path(wordnet_dir)
+    seen: dict[str, None] = {}
+    for filename in POS_FILES:
+        path = wordnet_dir / filename
+        if not path.exists():
+            raise UserError(f"{path} is missing; {_INSTALL_WORDNET}")
+        with open(path, encoding="latin-1") as f:
+            for line in f:
+                if line.startswith("  ") or " | " not in line:
+                    continue
+                head, _, gloss = line.partition(" | ")
+                if kind == "examples":
+                    for example in re.findall(r'"([^"]+)"', gloss):
+                        seen.setdefault(example.strip(), None)
+                    continue
+                fields = head.split()
+                count = int(fields[3], 16)
+                for word in fields[4 : 4 + 2 * count : 2]:
+                    seen.setdefault(re.sub(r"\([a-z]+\)$", "", word).replace("_", " "), None)
+    return [text for text in seen if text]
+
+
+def text_queries(
+    dataset: Dataset,
+    kind: str,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """``n`` embedded texts of ``kind`` (see ``read_query_texts``), drawn with ``rng``, as
+    out-of-distribution queries against a wordnet-minilm base."""
+    source = dataset.source
+    while source.get("parent_source") is not None and "model" not in source:
+        source = source["parent_source"]
+    if source.get("generator") != "wordnet-minilm":
+        raise UserError(
+            f"OOD kind {kind!r} embeds WordNet text and needs a wordnet-minilm dataset; "
+            "for other data use noise, tilt or clusters"
+        )
+    texts = read_query_texts(kind)
+    if n > len(texts):
+        raise UserError(f"WordNet holds {len(texts)} {kind}; use --n {len(texts)} or fewer")
+    chosen = rng.choice(len(texts), size=n, replace=False)
+    return embed([texts[i] for i in chosen], progress=progress)

@@ -92,7 +92,9 @@ def load_frame(
 ):
     """Every stored result under ``results_dir`` as a DataFrame (empty if there are none).
 
-    With ``per_query`` each row also holds ``recall_per_query``, an array over the queries.
+    With ``per_query`` each row also holds arrays over the queries: ``recall_per_query`` and,
+    for single-mode points, ``latency_per_query_ms`` (each query's median over the repeats;
+    None in batch mode, which times all queries together).
     Stale results (see above) are left out unless ``include_stale``; files in the folder that
     are not results are skipped. Either is said in ``frame.attrs["notes"]``.
     """
@@ -176,6 +178,13 @@ def _used(requested: int | None, default: int | None) -> int | None:
     return requested if requested is not None else default
 
 
+def _latency_per_query_ms(latencies_ns) -> np.ndarray | None:
+    """Each query's median single-query latency over the repeats (rows of ``latencies_ns``)."""
+    if latencies_ns is None:
+        return None
+    return np.median(np.asarray(latencies_ns, dtype=np.float64), axis=0) / 1e6
+
+
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
@@ -187,6 +196,7 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
         "dataset": job.dataset,
         "workload": job.workload or "static",
         "dataset_path": job.dataset_path,
+        "dataset_hash": job.dataset_hash,
         "adapter": job.adapter,
         "strategy": job.strategy or ("native" if job.workload else ""),
         "filter": info.get("filter", ""),
@@ -240,5 +250,6 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
         if per_query:
             row["recall_per_query"] = recalls
             row["alpha_per_query"] = result.query_alpha
+            row["latency_per_query_ms"] = _latency_per_query_ms(point.latencies_ns)
         rows.append(row)
     return rows

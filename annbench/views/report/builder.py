@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from annbench.analysis.pareto import pareto_front, qps_at_recall
+from annbench.analysis.difficulty import nearest_recall_points, qps_at_recall_by_adapter
+from annbench.analysis.pareto import pareto_front
 from annbench.errors import UserError
 from annbench.errors.files import ensure_folder, write_text
 from annbench.errors.names import file_stem
+from annbench.views.report.format import figure, number
 
 RECALL_TARGETS = (0.90, 0.95, 0.99)
 VIEW_CAPTIONS = {
@@ -46,14 +48,6 @@ POINT_COLUMNS = [
 ]
 
 
-def _number(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, np.integer)) or abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
-
-
 def _templates():
     import jinja2
 
@@ -64,13 +58,25 @@ def _templates():
     )
 
 
-def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, frame=None) -> Path:
+def build_report(
+    results_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    frame=None,
+    data_dir: str | os.PathLike | None = None,
+) -> Path:
     """Write the report for the results under ``results_dir`` (or for ``frame``, loaded with
-    ``load_frame(..., per_query=True)``) into ``out_dir``; return the index page."""
+    ``load_frame(..., per_query=True)``) into ``out_dir``; return the index page. The dataset
+    files (at the paths the results read, else NAME.hdf5 in ``data_dir``) give the per-query
+    difficulty measures and provenance of the query-difficulty views."""
+    from annbench.views.difficulty_plots import dataset_facts
+    from annbench.views.report import difficulty
+    from annbench.views.report.significance import significance_section
+
     if frame is None:
         from annbench.store.frame import load_frame
 
-        frame = load_frame(results_dir, per_query=True)
+        frame = load_frame(results_dir, per_query=True, data_dir=data_dir)
     if frame.empty:
         raise UserError(f"no results in {results_dir}; run `annbench run` first")
     out = Path(out_dir)
@@ -85,6 +91,7 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
     datasets = []
     static = frame["workload"].fillna("static").eq("static")
     filtered = _filtered_pages(frame[~static], out, templates, common)
+    facts = dataset_facts(frame[static], data_dir)
     for name, rows in frame[static].groupby("dataset", sort=True):
         page = f"dataset-{file_stem(name)}.html"
         description = _describe(rows)
@@ -94,6 +101,10 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
             "name": name,
             "description": description,
             "figures": _dataset_figures(rows, out, file_stem(name)),
+            "difficulty": difficulty.difficulty_section(
+                rows, name, facts.get(name), out, file_stem(name)
+            ),
+            "significance": significance_section(rows),
             "columns": [title for title, _ in POINT_COLUMNS],
             "rows": _point_rows(rows),
             "failures": [
@@ -102,8 +113,14 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
             ],
         }
         write_text(out / page, templates.get_template("dataset.html.j2").render(context))
+        hardest = difficulty.hardest_cells(rows, name, facts.get(name))
         datasets.append(
-            {"name": name, "page": page, "description": description, "summary": _summary(rows)}
+            {
+                "name": name,
+                "page": page,
+                "description": description,
+                "summary": _summary(rows, hardest),
+            }
         )
     write_text(
         out / "environment.html",
@@ -121,6 +138,9 @@ def build_report(results_dir: str | os.PathLike, out_dir: str | os.PathLike, *, 
                 "datasets": datasets,
                 "filtered": filtered,
                 "targets": RECALL_TARGETS,
+                "hardest_title": difficulty.HARDEST_TITLE,
+                "ood": difficulty.ood_sections(frame[static & frame["status"].eq("ok")], facts),
+                "ood_recall": difficulty.OOD_RECALL,
             }
         ),
     )
@@ -142,7 +162,7 @@ def _filtered_pages(frame, out: Path, templates, common) -> list[dict[str, Any]]
         page = f"dataset-{stem}.html"
         paths = plot_filtered(rows, out / "figures" / stem, name, table=table)
         figures = [
-            _figure([p for p in paths if p.stem == f"{stem}-{view}"], out, caption)
+            figure([p for p in paths if p.stem == f"{stem}-{view}"], out, caption)
             for view, caption in FILTERED_CAPTIONS.items()
             if any(p.stem == f"{stem}-{view}" for p in paths)
         ]
@@ -174,7 +194,7 @@ FILTERED_CAPTIONS = {
 
 def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
-        return _number(value)
+        return number(value)
     return "" if value is None else str(value)
 
 
@@ -186,21 +206,20 @@ def _describe(rows) -> str:
     return f"k={k}, {queries} queries; adapters: {adapters}; {len(rows)} points"
 
 
-def _summary(rows) -> list[dict[str, Any]]:
-    """Per adapter: QPS at each recall target on its frontier, best recall, number of runs."""
+def _summary(rows, hardest: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """Per adapter: QPS at each recall target on its frontier, best recall, recall on the
+    hardest queries (``hardest``: adapter -> value and tooltip), number of runs."""
     ok = rows[rows["status"] == "ok"]
+    qps = [qps_at_recall_by_adapter(ok, target) for target in RECALL_TARGETS]
     summary = []
     for adapter in sorted(rows["adapter"].unique()):
         points = ok[ok["adapter"] == adapter]
-        front = pareto_front(points) if not points.empty else points
         summary.append(
             {
                 "adapter": adapter,
-                "qps": [
-                    _number(qps_at_recall(front, t)) if not front.empty else "–"
-                    for t in RECALL_TARGETS
-                ],
-                "best_recall": _number(points["recall"].max()) if not points.empty else "–",
+                "qps": [number(at.get(adapter)) for at in qps],
+                "best_recall": number(points["recall"].max()) if not points.empty else "–",
+                "hardest": hardest.get(adapter, {"value": "", "title": ""}),
                 "runs": int(rows.loc[rows["adapter"] == adapter, "run_id"].nunique()),
             }
         )
@@ -222,9 +241,9 @@ def _point_rows(rows) -> list[list[str]]:
                 cells.append(_qps_range(row))
             elif column == "index_memory_bytes":
                 value = row[column]
-                cells.append(_number(value / 1e6, 1) if value == value and value else "–")
+                cells.append(number(value / 1e6, 1) if value == value and value else "–")
             elif isinstance(row[column], (float, np.floating, int, np.integer)):
-                cells.append(_number(row[column]))
+                cells.append(number(row[column]))
             else:
                 cells.append("" if row[column] is None else str(row[column]))
         table.append(cells)
@@ -234,15 +253,10 @@ def _point_rows(rows) -> list[list[str]]:
 def _qps_range(row) -> str:
     """95% interval where enough passes stand behind one, else slowest-fastest pass."""
     if np.isfinite(row["qps_ci_low"]):
-        return f"{_number(row['qps_ci_low'])}–{_number(row['qps_ci_high'])} (95% CI)"
+        return f"{number(row['qps_ci_low'])}–{number(row['qps_ci_high'])} (95% CI)"
     if row["repeats"] < 2 or not np.isfinite(row["qps_min"]):
         return "–"
-    return f"{_number(row['qps_min'])}–{_number(row['qps_max'])} (min–max)"
-
-
-def _figure(paths: list[Path], out: Path, caption: str) -> dict[str, str]:
-    svg, png = (str(p.relative_to(out)) for p in sorted(paths, key=lambda p: p.suffix != ".svg"))
-    return {"svg": svg, "png": png, "caption": caption}
+    return f"{number(row['qps_min'])}–{number(row['qps_max'])} (min–max)"
 
 
 def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
@@ -253,7 +267,7 @@ def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
         return []
     folder = out / "figures"
     figures = [
-        _figure(
+        figure(
             plots.plot_pareto(ok, folder / slug),
             out,
             "Recall vs QPS: each adapter's Pareto frontier (log QPS; up and right is better)",
@@ -262,10 +276,10 @@ def _dataset_figures(rows, out: Path, slug: str) -> list[dict[str, str]]:
     for view, caption in VIEW_CAPTIONS.items():
         paths = plots.plot_view(ok, view, folder / f"{slug}-{view}", str(ok["dataset"].iloc[0]))
         if paths:
-            figures.append(_figure(paths, out, caption))
-    chosen = ok.loc[(ok["recall"] - 0.9).abs().groupby(ok["adapter"]).idxmin()]
+            figures.append(figure(paths, out, caption))
+    chosen = nearest_recall_points(ok, 0.9)
     figures.append(
-        _figure(
+        figure(
             plots.plot_recall_distribution(
                 chosen, folder / f"{slug}-per-query", "Per-query recall near mean recall 0.9"
             ),
@@ -290,7 +304,7 @@ def _manifests(results_dir) -> list[dict[str, Any]]:
         key = json.dumps(environment, sort_keys=True, default=str)
         seen.setdefault(key, environment)
     manifests = []
-    for number, environment in enumerate(seen.values(), 1):
+    for count, environment in enumerate(seen.values(), 1):
         items = []
         for key, value in environment.items():
             if key == "cpu_flags":
@@ -298,6 +312,6 @@ def _manifests(results_dir) -> list[dict[str, Any]]:
             elif isinstance(value, (dict, list)):
                 value = json.dumps(value)
             items.append((key, value))
-        title = f"{number}. {environment.get('hostname', '?')}: {environment.get('cpu_model', '?')}"
+        title = f"{count}. {environment.get('hostname', '?')}: {environment.get('cpu_model', '?')}"
         manifests.append({"title": title, "entries": items})
     return manifests

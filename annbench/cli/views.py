@@ -1,0 +1,326 @@
+"""annbench results, plot, report and env: looking at what was measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from annbench.cli.base import (
+    Context,
+    cli,
+    echo_json,
+    include_stale_option,
+    json_option,
+    load_results,
+    note,
+    pass_context,
+)
+from annbench.cli.runs import result_table
+from annbench.errors import UserError
+from annbench.errors.files import write_text
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output (required for parquet).",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--spread", is_flag=True, help="Summarise recall and QPS across build seeds.")
+@click.option("--all-columns", is_flag=True, help="Every column, not just the summary.")
+@click.option(
+    "--by-difficulty",
+    is_flag=True,
+    help="Recall per query-difficulty bin, easiest to hardest, for every point.",
+)
+@click.option(
+    "--measure",
+    help="by-difficulty: the per-query measure: lid, rc, expansion (their default k) or a "
+    "stored name such as lid_10, rc_1, mahalanobis.  [default: lid]",
+)
+@click.option(
+    "--bins",
+    type=int,
+    help="by-difficulty: equal-size bins of queries.  [default: 5]",
+)
+@include_stale_option
+@pass_context
+def results(
+    obj: Context,
+    fmt: str,
+    out: Path | None,
+    dataset: str | None,
+    spread: bool,
+    all_columns: bool,
+    by_difficulty: bool,
+    measure: str | None,
+    bins: int | None,
+    include_stale: bool,
+) -> None:
+    """The tidy results table: one row per query-sweep point (or per configuration with
+    --spread), with recall, QPS statistics, latency, memory and build figures.
+
+    With --by-difficulty: recall in each bin of queries ordered by a per-query difficulty
+    measure (the table: one column per bin; csv/json/parquet: one row per point and bin)."""
+    from annbench.analysis.compare import seed_spread
+    from annbench.errors.files import atomic_path
+
+    if not by_difficulty and (measure is not None or bins is not None):
+        raise UserError("--measure and --bins apply to --by-difficulty")
+    if by_difficulty and (spread or all_columns):
+        raise UserError(
+            "--by-difficulty shows recall per bin; leave out --spread and --all-columns"
+        )
+    if by_difficulty:
+        measure, bins = _difficulty_options(measure, bins)
+    frame = load_results(obj, include_stale=include_stale, per_query=by_difficulty)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    if frame.empty:
+        raise UserError(f"no results in {obj.results_dir}; run `annbench run` first")
+    frame = frame.sort_values(["dataset", "adapter", "label", "recall"]).reset_index(drop=True)
+    text = None
+    if by_difficulty:
+        frame, text = _by_difficulty(obj, frame, measure, bins)
+    if spread:
+        frame = seed_spread(frame)
+    if fmt == "parquet":
+        if out is None:
+            raise UserError("parquet is a binary format; give --out FILE.parquet")
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)
+        click.echo(f"wrote {out}")
+        return
+    if fmt == "csv":
+        text = frame.to_csv(index=False)
+    elif fmt == "json":
+        text = frame.to_json(orient="records", indent=2)
+    elif text is not None:
+        pass  # by difficulty: the table was drawn with its bins' ranges
+    elif spread or all_columns:
+        text = frame.to_string(index=False)
+    else:
+        text = result_table(frame)
+    if out is None:
+        click.echo(text)
+    else:
+        write_text(out, text)
+        click.echo(f"wrote {out}")
+
+
+def _difficulty_options(measure: str | None, bins: int | None) -> tuple[str, int]:
+    """The stored measure name and the bin count, refused in one line when unknown."""
+    from annbench.analysis.difficulty import DEFAULT_BINS
+    from annbench.intrinsic.difficulty import measure_name
+    from annbench.views.difficulty_plots import known_measure, measure_choices
+
+    name = measure_name(measure or "lid")
+    if not known_measure(name):
+        raise UserError(f"unknown query measure {measure!r}; choose one of: {measure_choices()}")
+    bins = DEFAULT_BINS if bins is None else bins
+    if bins < 2:
+        raise UserError(f"--bins must be 2 or more, got {bins}")
+    return name, bins
+
+
+def _by_difficulty(obj: Context, frame, measure: str, bins: int):
+    """(the tidy table of recall per point and bin, the text table): datasets without the
+    measure are skipped with a note, or refused when none has it."""
+    from annbench.analysis.difficulty import recall_by_difficulty, usable_points
+    from annbench.views.difficulty_plots import (
+        dataset_binnings,
+        dataset_facts,
+        describe_hint,
+        difficulty_text,
+    )
+
+    points = usable_points(frame)
+    if points.empty:
+        raise UserError(f"no successful static-workload results in {obj.results_dir} to bin")
+    facts = dataset_facts(points, obj.data_dir)
+    binnings = dataset_binnings({n: f.measures for n, f in facts.items()}, measure, bins)
+    missing = [name for name in facts if name not in binnings]
+    for name in missing:
+        if facts[name].path is None:
+            reason = "its file was not found (give --data-dir)"
+        elif facts[name].measures:
+            stored = ", ".join(sorted(facts[name].measures))
+            reason = f"its ground truth is too shallow for it; choose from {stored}"
+        else:
+            reason = describe_hint(name)
+        message = f"dataset {name} has no per-query {measure}; {reason}"
+        if not binnings:
+            raise UserError(message)
+        note(f"skipped {message}")
+    table = recall_by_difficulty(points, binnings)
+    return table, difficulty_text(table, binnings)
+
+
+@cli.command()
+@json_option
+def env(as_json: bool) -> None:
+    """The environment manifest recorded with every result: CPU, memory, OS, packages, BLAS."""
+    import faiss  # noqa: F401  (loaded so that its OpenMP and BLAS show up)
+    import numpy  # noqa: F401
+
+    from annbench.store.manifest import environment
+
+    manifest = environment()
+    if as_json:
+        echo_json(manifest)
+        return
+    for key, value in manifest.items():
+        if key == "cpu_flags":
+            value = f"{len(value)} flags, SIMD: " + " ".join(
+                f for f in value if f.startswith(("sse4", "avx", "fma", "neon", "sve"))
+            )
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        click.echo(f"{key:>16}: {value}")
+
+
+VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficulty")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/plots).",
+)
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="pareto",
+    show_default=True,
+    help="pareto: frontier of --y against --x; build / memory: build time or index "
+    "size against recall; latency: single-query percentiles; order: recall by "
+    "insertion order; filtered: filter workloads by selectivity and correlation; "
+    "difficulty: recall against query LID and RC.",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
+@click.option("--y", "y", default="qps", show_default=True, help="pareto: y-axis metric (log).")
+@click.option(
+    "--near-recall",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="difficulty: draw each adapter at its point nearest this mean recall.",
+)
+@include_stale_option
+@pass_context
+def plot(
+    obj: Context,
+    out: Path | None,
+    view: str,
+    dataset: str | None,
+    x: str,
+    y: str,
+    near_recall: float,
+    include_stale: bool,
+) -> None:
+    """Draw the common views of the results, per dataset, as PNG and SVG."""
+    from annbench.errors.names import file_stem
+    from annbench.views import plots
+
+    # per-query arrays only for the views that draw them (recall against alpha, difficulty)
+    per_query = view in ("filtered", "difficulty")
+    frame = load_results(obj, include_stale=include_stale, per_query=per_query)
+    if dataset:
+        frame = frame[frame["dataset"] == dataset]
+    frame = frame[frame["status"] == "ok"]
+    if frame.empty:
+        raise UserError(f"no successful results in {obj.results_dir}; run `annbench run` first")
+    for column in (x, y):
+        if column not in frame.columns:
+            raise UserError(
+                f"unknown metric {column!r}; try recall, recall_tolerant, qps, "
+                "build_time_s, latency_p99_ms"
+            )
+    folder = out or obj.results_dir / "plots"
+    written = []
+    if view == "pareto":
+        written = plots.plot_pareto(frame, folder, x=x, y=y)
+    elif view == "filtered":
+        from annbench.views.filtered_plots import plot_filtered
+
+        for name, rows in frame.groupby("dataset", sort=True):
+            written += plot_filtered(rows, folder / f"{file_stem(name)}-filtered", name)
+    elif view == "difficulty":
+        written = _plot_difficulty(obj, frame, folder, near_recall)
+    else:
+        static = frame[frame["workload"].fillna("static").eq("static")]
+        for name, rows in static.groupby("dataset", sort=True):
+            written += plots.plot_view(rows, view, folder / f"{file_stem(name)}-{view}", name)
+    if not written:
+        raise UserError(
+            f"the results hold nothing for the {view!r} view (single mode for "
+            "latency; several orders including random for order; filter workloads for "
+            "filtered; per-query measures in the dataset files for difficulty, from "
+            "`annbench datasets describe NAME --queries`)"
+        )
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+def _plot_difficulty(obj: Context, frame, folder: Path, near_recall: float) -> list[Path]:
+    """Recall against LID and RC for every dataset whose file stores per-query measures."""
+    from annbench.analysis.difficulty import usable_points
+    from annbench.errors.names import file_stem
+    from annbench.views.difficulty_plots import (
+        dataset_facts,
+        describe_hint,
+        plot_recall_by_difficulty,
+    )
+
+    if not 0 < near_recall <= 1:
+        raise UserError(f"--near-recall must lie in (0, 1], got {near_recall:g}")
+    points = usable_points(frame)
+    written, missing = [], []
+    for name, facts in dataset_facts(points, obj.data_dir).items():
+        if not facts.measures:
+            missing.append(f"dataset {name} has no per-query measures; {describe_hint(name)}")
+            continue
+        rows = points[points["dataset"] == name]
+        stem = folder / f"{file_stem(name)}-difficulty"
+        written += plot_recall_by_difficulty(rows, facts.measures, stem, name, target=near_recall)
+    if missing and not written:
+        if len(missing) == 1:
+            raise UserError(missing[0])
+        raise UserError(
+            f"none of the {len(missing)} datasets has per-query measures; run `annbench "
+            "datasets describe NAME --queries` for each to add them"
+        )
+    for line in missing:
+        note(f"skipped {line}")
+    return written
+
+
+@cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: RESULTS_DIR/report).",
+)
+@include_stale_option
+@pass_context
+def report(obj: Context, out: Path | None, include_stale: bool) -> None:
+    """Write the static HTML report (opens from file://, no network needed)."""
+    from annbench.views.report.builder import build_report
+
+    frame = load_results(obj, include_stale=include_stale, per_query=True)
+    index = build_report(
+        obj.results_dir, out or obj.results_dir / "report", frame=frame, data_dir=obj.data_dir
+    )
+    click.echo(f"report: {index.resolve()}")
