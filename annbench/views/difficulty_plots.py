@@ -157,8 +157,8 @@ def plot_recall_by_difficulty(
         ax.set_xlabel(AXIS_LABELS.get(measure, measure))
         ax.set_ylabel(f"mean recall@{int(chosen['k'].iloc[0])} of the bin's queries")
         ax.set_title(
-            f"{name}: recall against {measure} ({hardness_direction(measure)}), "
-            f"{bins} bins, each adapter near recall {target:g}",
+            f"{name}: recall against {measure} ({hardness_direction(measure)})\n"
+            f"{bins} bins of equal size, each adapter at its point nearest recall {target:g}",
             fontsize="medium",
         )
         ax.grid(True, alpha=0.3)
