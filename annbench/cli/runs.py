@@ -214,6 +214,11 @@ def result_table(frame) -> str:
     columns = [c for c in RESULT_COLUMNS if c in shown.columns]
     if shown["workload"].fillna("static").eq("static").all():
         columns.remove("workload")  # a static sweep needs no workload column
+    if "step" in shown.columns and shown["step"].notna().any():  # a runbook's search steps
+        at = columns.index("query_params")
+        columns[at:at] = ["step", "active"]
+        shown["step"] = shown["step"].astype("Int64")
+        shown["active"] = shown["active"].astype("Int64")
     if (shown["status"] != "ok").any():
         columns.append("error")
     return shown[columns].to_string(

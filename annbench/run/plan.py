@@ -39,6 +39,7 @@ from annbench.errors import UserError, refuse_unknown_keys
 from annbench.errors.files import read_yaml
 from annbench.errors.names import check_name
 from annbench.run.orders import NEEDS_LABELS, NEEDS_LID, ORDERS
+from annbench.run.runbook_plan import check_entries
 from annbench.store.jobs import Job
 
 EXPERIMENT_KEYS = {
@@ -53,6 +54,7 @@ EXPERIMENT_KEYS = {
     "build_threads",
     "search_threads",
     "modes",
+    "runbooks",
 }
 MODES = ("batch", "single")
 ADAPTER_KEYS = {"name", "build", "query", "seeds", "strategy", "overfetch"}
@@ -88,6 +90,8 @@ class Experiment:
     build_threads: list[int | None] = field(default_factory=lambda: [None])
     search_threads: list[int | None] = field(default_factory=lambda: [None])
     modes: list[str] = field(default_factory=lambda: ["batch"])
+    # streaming runbooks run on every dataset (files or {generator: NAME, ...}); none: static
+    runbooks: list[Any] = field(default_factory=list)
 
 
 def default_experiment_path() -> Path:
@@ -139,6 +143,7 @@ def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = No
         build_threads=_thread_counts(merged["build_threads"], "build_threads", where, warn),
         search_threads=_thread_counts(merged["search_threads"], "search_threads", where, warn),
         modes=modes,
+        runbooks=check_entries(merged["runbooks"], where) if "runbooks" in merged else [],
     )
 
 
@@ -350,6 +355,8 @@ def expand(
 
             ensure_intrinsic(path, progress=progress)
             info = dataset_info(path)
+        if experiment.runbooks and experiment.workloads.get(name, [""]) == [""]:
+            workloads = []  # a streaming experiment: its runbooks alone, no static sweep
         for workload in workloads:
             digest = names[info["name"]] if not workload else digest_of(path, workload)
             for spec, build, query, seeds, entry in chosen:
@@ -393,7 +400,62 @@ def expand(
                         skipped=skipped,
                     )
                     jobs.setdefault(job.run_id, job)
+        for job in _runbook_jobs(experiment, chosen, info, path):
+            jobs.setdefault(job.run_id, job)
     return list(jobs.values())
+
+
+def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> list[Job]:
+    """One job per (runbook, adapter, build point, build threads, seed) on this dataset; an
+    adapter that cannot insert or delete as the runbook needs is recorded as skipped."""
+    from annbench.datasets.store import load_dataset
+    from annbench.run.runbook_plan import prepare, runbook_data
+
+    if not experiment.runbooks:
+        return []
+    labels = load_dataset(path, workloads="").labels
+    jobs = []
+    for entry in experiment.runbooks:
+        data = runbook_data(entry, info["n_base"], labels)
+        workload, digest, needs = prepare(data, str(path), info["name"], experiment.k)
+        for spec, build, query, seeds, _ in chosen:
+            missing = [need for need in needs if need not in getattr(spec, "supports", ())]
+            skipped = (
+                f"{spec.name} cannot {' or '.join(missing)} (its spec declares supports: "
+                f"[{', '.join(getattr(spec, 'supports', ()))}]); runbook {data['name']} needs it"
+                if missing
+                else ""
+            )
+            for build_point, threads, seed in itertools.product(
+                grid_points(build), experiment.build_threads, seeds
+            ):
+                jobs.append(
+                    Job(
+                        dataset=info["name"],
+                        dataset_path=str(Path(path).resolve()),
+                        dataset_hash=digest,
+                        metric=info["metric"],
+                        adapter=spec.name,
+                        adapter_module=str(spec.module_path),
+                        adapter_class=spec.class_name,
+                        adapter_version=spec.library_version(),
+                        build_params=build_point,
+                        query_params=grid_points(query),
+                        k=experiment.k,
+                        seed=seed,
+                        repeats=experiment.repeats,
+                        warmup=experiment.warmup,
+                        timeout_s=experiment.timeout,
+                        build_threads=threads,
+                        search_threads=experiment.search_threads,
+                        modes=experiment.modes,
+                        exact=spec.exact,
+                        workload=workload,
+                        skipped=skipped,
+                        runbook=data,
+                    )
+                )
+    return jobs
 
 
 def digest_of(path: str | os.PathLike, workload: str = "") -> str:

@@ -86,6 +86,8 @@ def measure(job: Job) -> RunResult:
     from annbench.run.orders import insertion_order
     from annbench.run.workloads import filtered, static
 
+    if job.runbook:
+        return measure_runbook(job)
     dataset = load_dataset(job.dataset_path, workloads=job.workload)
     workload = dataset.workloads.get(job.workload) if job.workload else None
     if workload is not None and dataset.attributes is None:
@@ -127,6 +129,52 @@ def measure(job: Job) -> RunResult:
         result.query_selectivity, result.query_alpha = workload.selectivity, workload.alpha
         result.points = filtered.sweep(adapter, dataset, queries, job, dataset.attributes, workload)
     adapter.close()
+    if job.build_threads is None or None in job.search_threads:
+        result.default_threads = default_threads()
+    result.peak_rss_bytes = _peak_rss_bytes()
+    result.container_peak_bytes = _container_peak_bytes()
+    return result
+
+
+def measure_runbook(job: Job) -> RunResult:
+    """A streaming job: the runbook's steps, its per-step ground truth read from the cache
+    that planning filled (``annbench.run.runbook_plan.prepare``)."""
+    from annbench.adapters.registry import load_adapter_class
+    from annbench.datasets.runbook_truth import read_step_truth, truth_path
+    from annbench.datasets.store import dataset_hash, load_dataset
+    from annbench.datasets.vectors import geometry
+    from annbench.run.runbook_plan import query_sets
+    from annbench.run.runbooks import resolve, runbook_hash
+    from annbench.run.workloads import runbook
+
+    path = Path(job.dataset_path)
+    dataset = load_dataset(path, workloads="")
+    steps = resolve(job.runbook, len(dataset.base), labels=dataset.labels, lid=dataset.lid)
+    sets = {"": dataset.queries}
+    for name, set_path in query_sets(job.runbook, path, job.dataset).items():
+        sets[name] = load_dataset(set_path, workloads="").queries
+    digest = runbook_hash(job.runbook)
+    truth = read_step_truth(truth_path(path, digest, job.k), dataset_hash(path), digest)
+    if truth is None:
+        raise UserError(f"the runbook's ground truth for {path} is missing; plan the run again")
+    adapter = load_adapter_class(job.adapter_module, job.adapter_class)(
+        job.metric, seed=job.seed, build_threads=job.build_threads, **job.build_params
+    )
+    seen = {name: geometry(queries, job.metric) for name, queries in sets.items()}
+    base_seen = geometry(dataset.base, job.metric)
+    points, records = runbook.run(adapter, dataset.base, base_seen, sets, seen, job, steps, truth)
+    adapter.close()
+    last = points[-1]
+    result = RunResult(
+        job=job,
+        build_time_ns=int(sum(r["seconds"] for r in records if r["kind"] != "search") * 1e9),
+        index_memory_bytes=adapter.memory_bytes(),
+        ground_truth_ids=last.truth_ids,
+        ground_truth_distances=last.truth_distances,
+        workload_info={"runbook": job.runbook.get("name", ""), "steps": len(records)},
+        points=points,
+        steps=records,
+    )
     if job.build_threads is None or None in job.search_threads:
         result.default_threads = default_threads()
     result.peak_rss_bytes = _peak_rss_bytes()

@@ -49,6 +49,8 @@ COLUMNS = [
     "correlation",
     "selectivity",
     "alpha_median",
+    "step",
+    "active",
     "status",
     "error",
     "recall",
@@ -138,6 +140,7 @@ def _current_hash(data_dir: str | os.PathLike | None):
     from pathlib import Path
 
     from annbench.datasets.store import dataset_hash
+    from annbench.store.jobs import runbook_dataset_hash
 
     cache: dict[tuple, str | None] = {}
 
@@ -153,7 +156,10 @@ def _current_hash(data_dir: str | os.PathLike | None):
             key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, job.workload)
             if key not in cache:
                 try:
-                    cache[key] = dataset_hash(path, job.workload)
+                    if job.runbook:  # a streaming job: the dataset's content and the runbook's
+                        cache[key] = runbook_dataset_hash(dataset_hash(path), job.runbook)
+                    else:
+                        cache[key] = dataset_hash(path, job.workload)
                 except UserError:  # unreadable, or the workload is gone
                     cache[key] = "unreadable"
             return cache[key]
@@ -226,12 +232,15 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
     if result.status != "ok" or not result.points:
         return [{**common, "query_params": "", "n_queries": 0}]
     rows = []
+    active = {record["step"]: record["active"] for record in result.steps}  # runbooks
     for point in result.points:
         n_queries = len(point.ids)
-        recalls = recall_at_k(point.ids, result.ground_truth_ids, job.k)
-        tolerant = tolerant_recall_at_k(
-            point.true_distances, result.ground_truth_distances, job.k, point.ids
+        truth_ids = result.ground_truth_ids if point.truth_ids is None else point.truth_ids
+        truth_distances = (
+            result.ground_truth_distances if point.truth_ids is None else point.truth_distances
         )
+        recalls = recall_at_k(point.ids, truth_ids, job.k)
+        tolerant = tolerant_recall_at_k(point.true_distances, truth_distances, job.k, point.ids)
         row = {
             **common,
             "query_params": _params_text(point.query_params),
@@ -246,6 +255,8 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
             **latency_summary(point.latencies_ns),
             "search_time_s": float(np.median(point.search_times_ns)) / 1e9,
             "n_queries": n_queries,
+            "step": point.step,
+            "active": active.get(point.step),
         }
         if per_query:
             row["recall_per_query"] = recalls

@@ -46,6 +46,9 @@ class Job:
     workload: str = ""
     strategy: str = ""
     skipped: str = ""  # why this adapter cannot do this workload (the job is recorded, not run)
+    # a streaming runbook (annbench.run.runbooks' plain data); its content is in the
+    # dataset hash, so it needs no place of its own in the identity
+    runbook: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -85,3 +88,15 @@ class Job:
     @classmethod
     def from_json(cls, text: str) -> Job:
         return cls(**json.loads(text))
+
+
+def runbook_digest(runbook: dict[str, Any]) -> str:
+    """Content hash of a runbook (its name aside): it keys the runbook's cached ground truth."""
+    content = {key: value for key, value in runbook.items() if key != "name"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def runbook_dataset_hash(content_hash: str, runbook: dict[str, Any]) -> str:
+    """The dataset hash of a runbook job: the dataset's content and the runbook's, so that a
+    result is stale once either changes."""
+    return hashlib.sha256(f"{content_hash}:runbook:{runbook_digest(runbook)}".encode()).hexdigest()

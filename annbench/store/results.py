@@ -12,7 +12,10 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
   (the ground truth above is then the workload's filtered one);
 - ``points/<i>``: one group per query-sweep point, attrs ``query_params`` (JSON), arrays
   ``ids`` and ``distances`` (as the adapter returned them), ``true_distances`` (recomputed by
-  the worker) and ``search_times_ns`` (one per measured repeat).
+  the worker) and ``search_times_ns`` (one per measured repeat); in a runbook, attr ``step``
+  and the step's own ground truth ``truth_ids`` / ``truth_distances``;
+- a runbook: attribute ``steps`` (JSON, one record per step: kind, points, active, seconds,
+  resident memory after it).
 
 Metrics are computed when results are loaded (``load_frame``), never stored.
 
@@ -62,6 +65,11 @@ class SweepPoint:
     mode: str = "batch"
     search_threads: int | None = None
     latencies_ns: np.ndarray | None = None  # (repeats, n_queries), single mode only
+    # a runbook's search step: its number, and the exact neighbours over the points active
+    # then (the result's ground_truth holds the last step's)
+    step: int | None = None
+    truth_ids: np.ndarray | None = None
+    truth_distances: np.ndarray | None = None
 
 
 @dataclass
@@ -85,6 +93,8 @@ class RunResult:
     query_selectivity: np.ndarray | None = None
     query_alpha: np.ndarray | None = None
     points: list[SweepPoint] = field(default_factory=list)
+    # a runbook: one record per step (step, kind, points, active, seconds, rss_bytes)
+    steps: list[dict[str, Any]] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     finished_at: str = ""
@@ -189,6 +199,8 @@ def _write_attrs(f, result: RunResult) -> None:
     f.attrs["environment"] = json.dumps(result.environment, sort_keys=True, default=str)
     if result.workload_info:
         f.attrs["workload"] = json.dumps(result.workload_info, sort_keys=True)
+    if result.steps:
+        f.attrs["steps"] = json.dumps(result.steps, sort_keys=True)
     f.attrs["started_at"] = result.started_at
     f.attrs["finished_at"] = result.finished_at
     for key in MEASURES:
@@ -216,6 +228,10 @@ def _write_arrays(f, result: RunResult) -> None:
         group.attrs["search_threads"] = -1 if point.search_threads is None else point.search_threads
         if point.latencies_ns is not None:
             group.create_dataset("latencies_ns", data=np.asarray(point.latencies_ns, np.int64))
+        if point.step is not None:
+            group.attrs["step"] = point.step
+            group.create_dataset("truth_ids", data=np.asarray(point.truth_ids, np.int64))
+            group.create_dataset("truth_distances", data=np.asarray(point.truth_distances))
 
 
 def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
@@ -298,8 +314,14 @@ def read_result(path: str | os.PathLike) -> RunResult:
                     mode=str(group.attrs.get("mode", "batch")),  # schema 1: batch only
                     search_threads=None if threads < 0 else threads,
                     latencies_ns=group["latencies_ns"][:] if "latencies_ns" in group else None,
+                    step=int(group.attrs["step"]) if "step" in group.attrs else None,
+                    truth_ids=group["truth_ids"][:] if "truth_ids" in group else None,
+                    truth_distances=(
+                        group["truth_distances"][:] if "truth_distances" in group else None
+                    ),
                 )
             )
+        result.steps = json.loads(attrs.get("steps", "[]"))
     return result
 
 

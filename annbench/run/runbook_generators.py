@@ -1,0 +1,96 @@
+"""Runbooks of common shapes, as the plain data ``annbench.run.runbooks`` reads (and writes
+as YAML): grow-only, sliding window, clustered arrival with expiry, and a seeded random mix
+in the manner of big-ann-benchmarks' streaming runbooks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import UserError
+
+GENERATORS = ("grow-only", "sliding-window", "clustered-arrival", "random-mix")
+
+
+def _chunks(n: int, steps: int) -> list[tuple[int, int]]:
+    if not 1 <= steps <= n:
+        raise UserError(f"steps must lie in 1..{n}, got {steps}")
+    edges = np.linspace(0, n, steps + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def grow_only(n: int, steps: int = 10, seed: int = 0) -> dict[str, Any]:
+    """``steps`` inserts of seeded random chunks, each followed by a search."""
+    body = []
+    for start, stop in _chunks(n, steps):
+        body += [{"insert": {"random": [start, stop]}}, {"search": {}}]
+    return {"name": f"grow-only-{steps}", "seed": seed, "steps": body}
+
+
+def sliding_window(n: int, steps: int = 10, window: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Seeded random chunks arrive one per step; once ``window`` chunks are in, each new
+    chunk replaces the oldest; a search after every step."""
+    if not 1 <= window <= steps:
+        raise UserError(f"window must lie in 1..steps ({steps}), got {window}")
+    chunks = _chunks(n, steps)
+    body: list[dict] = []
+    for i, (start, stop) in enumerate(chunks):
+        insert = {"random": [start, stop]}
+        if i >= window:
+            old = chunks[i - window]
+            body.append({"replace": {"delete": {"random": list(old)}, "insert": insert}})
+        else:
+            body.append({"insert": insert})
+        body.append({"search": {}})
+    return {"name": f"sliding-window-{steps}x{window}", "seed": seed, "steps": body}
+
+
+def clustered_arrival(labels: Sequence[int], window: int = 4, seed: int = 0) -> dict[str, Any]:
+    """One label arrives per step (in a seeded order); once ``window`` labels are in, the
+    oldest label expires as the next arrives; a search after every step."""
+    values = [int(v) for v in np.random.default_rng(seed).permutation(np.unique(labels))]
+    if not 1 <= window <= len(values):
+        raise UserError(f"window must lie in 1..{len(values)} (the labels), got {window}")
+    body: list[dict] = []
+    for i, label in enumerate(values):
+        insert = {"label": label}
+        if i >= window:
+            body.append({"replace": {"delete": {"label": values[i - window]}, "insert": insert}})
+        else:
+            body.append({"insert": insert})
+        body.append({"search": {}})
+    return {"name": f"clustered-arrival-{len(values)}x{window}", "seed": seed, "steps": body}
+
+
+def random_mix(
+    n: int,
+    operations: int = 30,
+    chunks: int = 20,
+    seed: int = 0,
+    ratios: Sequence[float] = (0.4, 0.2, 0.4),
+) -> dict[str, Any]:
+    """A seeded mix of inserts, deletes and searches (``ratios``: their shares) over
+    ``chunks`` random chunks of the base: an insert brings the next chunk, a delete removes a
+    random active chunk; the first step inserts, the last searches."""
+    weights = np.asarray(ratios, dtype=float)
+    if weights.shape != (3,) or (weights < 0).any() or weights.sum() <= 0:
+        raise UserError(f"ratios must be three shares (insert, delete, search), got {ratios}")
+    rng = np.random.default_rng(seed)
+    parts = _chunks(n, chunks)
+    arrived, active, body = 1, [0], [{"insert": {"random": list(parts[0])}}]
+    for _ in range(operations):
+        kind = rng.choice(3, p=weights / weights.sum())
+        if kind == 0 and arrived < len(parts):
+            body.append({"insert": {"random": list(parts[arrived])}})
+            active.append(arrived)
+            arrived += 1
+        elif kind == 1 and len(active) > 1:
+            gone = active.pop(int(rng.integers(len(active))))
+            body.append({"delete": {"random": list(parts[gone])}})
+        else:
+            body.append({"search": {}})
+    if body[-1] != {"search": {}}:
+        body.append({"search": {}})
+    return {"name": f"random-mix-{seed}", "seed": seed, "steps": body}

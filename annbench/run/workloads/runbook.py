@@ -1,0 +1,98 @@
+"""The runbook workload: a streaming sequence of timed inserts and deletes, with the query
+sweep measured at every search step against that step's exact ground truth.
+
+The first insert builds the index (``adapter.build``: an index that trains, trains on it);
+later inserts go through ``adapter.insert``, deletes through ``adapter.delete``. Each step's
+record holds its kind, points, the active count after it, its time and the process's
+resident memory after it. An answer holding a point that is not active at that step (deleted,
+or never inserted) fails the run: an index that claims deletes must honour them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from annbench.errors import AdapterError
+from annbench.run.threads import thread_limit
+from annbench.run.workloads.static import sweep
+from annbench.store.jobs import Job
+
+
+def _rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+class _StepView:
+    """What the static sweep needs of a dataset, for one search step: its base (for true
+    distances) and the step's queries."""
+
+    def __init__(self, base: np.ndarray, queries: np.ndarray) -> None:
+        self.base, self.queries = base, queries
+
+
+def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, truth):
+    """Drive ``adapter`` through ``steps`` (resolved runbook steps); ``base_seen`` and
+    ``query_sets_seen`` are the vectors as the adapter sees them (normalised for angular),
+    ``truth`` the per-search-step (ids, distances). Returns (points, step records)."""
+    from annbench.run.runbooks import capacity
+
+    adapter.capacity = capacity(steps)
+    active = np.zeros(len(base), dtype=bool)
+    built, points, records, search_number = False, [], [], 0
+    for step in steps:
+        start = time.perf_counter_ns()
+        if step.kind == "insert":
+            vectors = np.ascontiguousarray(base_seen[step.ids])
+            with thread_limit(job.build_threads):
+                start = time.perf_counter_ns()
+                if built:
+                    adapter.insert(vectors, step.ids.copy())
+                else:
+                    adapter.build(vectors, step.ids.copy())
+                elapsed = time.perf_counter_ns() - start
+            built = True
+            active[step.ids] = True
+        elif step.kind == "delete":
+            with thread_limit(job.build_threads):
+                start = time.perf_counter_ns()
+                adapter.delete(step.ids.copy())
+                elapsed = time.perf_counter_ns() - start
+            active[step.ids] = False
+        else:
+            ids_true, distances_true = truth[search_number]
+            view = _StepView(base, query_sets[step.queries])
+            found = sweep(adapter, view, query_sets_seen[step.queries], job)
+            elapsed = time.perf_counter_ns() - start
+            for point in found:
+                _check_active(point.ids, active, step.number)
+                point.step = step.number
+                point.truth_ids = ids_true[:, : job.k]
+                point.truth_distances = distances_true[:, : job.k]
+            points += found
+            search_number += 1
+        records.append(
+            {
+                "step": step.number,
+                "kind": step.kind,
+                "points": int(len(step.ids)),
+                "active": int(active.sum()),
+                "seconds": elapsed / 1e9,
+                "rss_bytes": _rss_bytes(),
+                "queries": step.queries,
+            }
+        )
+    return points, records
+
+
+def _check_active(ids: np.ndarray, active: np.ndarray, step: int) -> None:
+    returned = ids[ids >= 0]
+    inactive = returned[~active[returned]]
+    if len(inactive):
+        raise AdapterError(
+            f"step {step}: returned {len(inactive)} ids that are not active (deleted or never "
+            f"inserted; first: {int(inactive[0])}); an index that declares delete must honour it"
+        )
