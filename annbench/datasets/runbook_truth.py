@@ -86,7 +86,7 @@ def _merge(lists: _Lists, scores, ids, exact, complete, metric: str, depth: int)
 
 
 def _remove(lists: _Lists, removed: np.ndarray, metric: str) -> None:
-    gone = np.isin(lists.ids, np.flatnonzero(removed)) & (lists.ids >= 0)
+    gone = (lists.ids >= 0) & removed[np.maximum(lists.ids, 0)]
     lists.exact = lists.exact - gone.sum(axis=1)
     keys = np.where(gone | (lists.ids < 0), np.inf, _better_first(lists.scores, metric))
     order = np.argsort(keys, axis=1, kind="stable")

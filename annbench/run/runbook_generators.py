@@ -47,21 +47,29 @@ def sliding_window(n: int, steps: int = 10, window: int = 4, seed: int = 0) -> d
     return {"name": f"sliding-window-{steps}x{window}", "seed": seed, "steps": body}
 
 
-def clustered_arrival(labels: Sequence[int], window: int = 4, seed: int = 0) -> dict[str, Any]:
-    """One label arrives per step (in a seeded order); once ``window`` labels are in, the
-    oldest label expires as the next arrives; a search after every step."""
+def clustered_arrival(
+    labels: Sequence[int], window: int = 4, per_step: int = 1, seed: int = 0
+) -> dict[str, Any]:
+    """``per_step`` labels arrive per step (labels in a seeded order, one after another);
+    once ``window`` steps are in, the oldest step's labels expire as the next arrive; a
+    search after every step."""
     values = [int(v) for v in np.random.default_rng(seed).permutation(np.unique(labels))]
-    if not 1 <= window <= len(values):
-        raise UserError(f"window must lie in 1..{len(values)} (the labels), got {window}")
+    if not 1 <= per_step <= len(values):
+        raise UserError(f"per_step must lie in 1..{len(values)} (the labels), got {per_step}")
+    groups = [values[i : i + per_step] for i in range(0, len(values), per_step)]
+    if not 1 <= window <= len(groups):
+        raise UserError(f"window must lie in 1..{len(groups)} (the steps), got {window}")
     body: list[dict] = []
-    for i, label in enumerate(values):
-        insert = {"label": label}
+    for i, group in enumerate(groups):
+        insert = {"labels": group, "order": "clustered"}
         if i >= window:
-            body.append({"replace": {"delete": {"label": values[i - window]}, "insert": insert}})
+            expired = {"labels": groups[i - window]}
+            body.append({"replace": {"delete": expired, "insert": insert}})
         else:
             body.append({"insert": insert})
         body.append({"search": {}})
-    return {"name": f"clustered-arrival-{len(values)}x{window}", "seed": seed, "steps": body}
+    name = f"clustered-arrival-{len(groups)}x{window}"
+    return {"name": name, "seed": seed, "steps": body}
 
 
 def random_mix(

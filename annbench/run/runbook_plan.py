@@ -6,6 +6,7 @@ per-step ground truth computed ahead of the run and cached beside the dataset fi
       - runbooks/window.yml
       - {generator: sliding-window, steps: 10, window: 4}
       - {generator: clustered-arrival, window: 3}
+      - {name: at-once, steps: [{insert: {all: true}}, {search: {}}]}   # inline
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from annbench.errors import UserError
 from annbench.run import runbook_generators as generators
-from annbench.run.runbooks import active_sets, read_runbook, resolve, runbook_hash
+from annbench.run.runbooks import active_sets, check_shape, read_runbook, resolve, runbook_hash
 from annbench.store.jobs import runbook_dataset_hash
 
 BUILDERS = {
@@ -34,6 +35,9 @@ def check_entries(value: Any, where: str) -> list[Any]:
     for entry in entries:
         if isinstance(entry, str) and entry:
             continue
+        if isinstance(entry, dict) and "steps" in entry:  # a runbook written inline
+            check_shape({"name": "inline", **entry}, where)
+            continue
         if isinstance(entry, dict) and entry.get("generator") in BUILDERS:
             builder = BUILDERS[entry["generator"]]
             allowed = set(inspect.signature(builder).parameters) - {"n", "labels"}
@@ -45,7 +49,8 @@ def check_entries(value: Any, where: str) -> list[Any]:
                 )
             continue
         raise UserError(
-            f"{where}: a runbook is a file path or {{generator: NAME, ...}} with NAME one of "
+            f"{where}: a runbook is a file path, a runbook with 'steps', or "
+            f"{{generator: NAME, ...}} with NAME one of "
             f"{', '.join(BUILDERS)}; got {entry!r}"
         )
     return entries
@@ -55,6 +60,8 @@ def runbook_data(entry: Any, n: int, labels) -> dict[str, Any]:
     """The runbook an entry means for a dataset of ``n`` vectors (with ``labels``)."""
     if isinstance(entry, str):
         return read_runbook(entry)
+    if "steps" in entry:
+        return check_shape({"name": "inline", **entry}, "inline runbook")
     params = {key: value for key, value in entry.items() if key != "generator"}
     builder = BUILDERS[entry["generator"]]
     try:
