@@ -95,6 +95,7 @@ def test_pgvector_runs_against_a_server_the_test_starts(
         ("crashy", "exploded"),
         ("fickle", "answer differently"),
         ("sieve", "filter"),
+        ("forgetful", "after delete"),
     ],
 )
 def test_misbehaving_adapters_fail_conformance(name, fragment):

@@ -186,3 +186,23 @@ def test_runbook_jobs_measure_every_step_and_skip_what_cannot_delete(make_datase
     flat = ok[ok["adapter"] == "faiss-flat"]
     assert (flat["recall"] == 1.0).all()  # the exact index, against each step's truth
     assert sorted(flat["active"]) == [750, 1500, 1500, 1500]
+
+
+def test_an_index_that_ignores_deletes_fails_its_run_and_the_sweep_goes_on(
+    make_dataset, tmp_path, test_adapters
+):
+    path = make_dataset("forget", n=1500, n_queries=20)
+    runbook = {
+        "name": "drop-a-label",
+        "steps": [{"insert": {"all": True}}, {"delete": {"label": 0}}, {"search": {}}],
+    }
+    experiment = _experiment(path, ["forgetful", "faiss-flat"], runbooks=[runbook])
+    outcomes = {
+        o.job.adapter: o
+        for o in run_sweep(expand(experiment, path.parent), tmp_path / "r", executor="inline")
+    }
+    frame = load_frame(tmp_path / "r").set_index("adapter")
+    assert frame.loc["forgetful", "status"] == "failed"
+    assert "not active" in frame.loc["forgetful", "error"]
+    assert frame.loc["faiss-flat", "status"] == "ok" and frame.loc["faiss-flat", "recall"] == 1.0
+    assert outcomes["faiss-flat"].status == "ok"

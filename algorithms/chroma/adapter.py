@@ -17,6 +17,11 @@ without tags has no ``tags`` key). The filters then go to ``query`` as
 metadata and restricts the HNSW search to the passing ids (brute force when few pass).
 Queries sharing a filter go in one ``query`` call. Without attributes, records have no
 metadata, as before.
+
+Streaming: ``insert`` is ``add`` (in the same batches as the build, with metadata in a
+filtered run), ``delete`` is ``delete(ids=...)``: Chroma removes the records from its log and
+metadata at once and from the HNSW segment as it applies the log, and queries never return
+them.
 """
 
 import os
@@ -50,14 +55,23 @@ class ChromaAdapter(Adapter):
         self.collection = self.client.create_collection(
             COLLECTION, configuration={"hnsw": hnsw}, embedding_function=None
         )
+        self.insert(base, ids)
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         batch = self.client.get_max_batch_size()
         names = [str(i) for i in ids.tolist()]
         metadatas = self._metadatas(ids) if self.attributes is not None else None
-        for start in range(0, len(base), batch):
+        for start in range(0, len(vectors), batch):
             extra = {} if metadatas is None else {"metadatas": metadatas[start : start + batch]}
             self.collection.add(
-                ids=names[start : start + batch], embeddings=base[start : start + batch], **extra
+                ids=names[start : start + batch], embeddings=vectors[start : start + batch], **extra
             )
+
+    def delete(self, ids: np.ndarray) -> None:
+        batch = self.client.get_max_batch_size()
+        names = [str(i) for i in ids.tolist()]
+        for start in range(0, len(names), batch):
+            self.collection.delete(ids=names[start : start + batch])
 
     def _metadatas(self, ids: np.ndarray) -> list:
         """Each record's attributes as Chroma metadata (None: a record with none of them)."""

@@ -1,4 +1,8 @@
-"""faiss IndexFlat: exact search, the reference every approximate index is measured against."""
+"""faiss IndexFlat: exact search, the reference every approximate index is measured against.
+
+Streaming: ``insert`` appends with ``add_with_ids``; ``delete`` is ``remove_ids`` on the
+IndexIDMap, which removes the rows from the flat index and its id map.
+"""
 
 import faiss
 import numpy as np

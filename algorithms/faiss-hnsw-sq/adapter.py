@@ -1,4 +1,9 @@
-"""faiss IndexHNSWSQ (8-bit scalar quantiser), in an IndexIDMap for original ids."""
+"""faiss IndexHNSWSQ (8-bit scalar quantiser), in an IndexIDMap for original ids.
+
+Streaming: the quantiser's ranges are trained on what ``build`` receives; ``insert`` encodes
+later vectors with them (values outside are clipped). No ``delete``: faiss's HNSW graph cannot
+remove nodes.
+"""
 
 import faiss
 import numpy as np

@@ -1,4 +1,9 @@
-"""faiss IndexIVFFlat: k-means coarse quantiser, exhaustive search inside nprobe cells."""
+"""faiss IndexIVFFlat: k-means coarse quantiser, exhaustive search inside nprobe cells.
+
+Streaming: the cells are trained on what ``build`` receives (a runbook's first batch);
+``insert`` assigns later vectors to those cells (``add_with_ids``), ``delete`` removes ids from
+their inverted lists (``remove_ids``, a scan of every list).
+"""
 
 import faiss
 import numpy as np

@@ -1,4 +1,9 @@
-"""faiss IndexIVFPQ: coarse k-means cells holding product-quantised residuals."""
+"""faiss IndexIVFPQ: coarse k-means cells holding product-quantised residuals.
+
+Streaming: the cells and codebooks are trained on what ``build`` receives (a runbook's first
+batch); ``insert`` encodes later vectors with them (``add_with_ids``), ``delete`` removes ids
+from their inverted lists (``remove_ids``).
+"""
 
 import faiss
 import numpy as np

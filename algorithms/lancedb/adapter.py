@@ -16,6 +16,10 @@ parameter ``prefilter`` picks LanceDB's two modes: True (its default) filters fi
 searches among the passing rows; False searches first and filters the k answers, so it can
 return fewer than k (padded with -1), the more so the rarer the filter. Queries sharing a
 filter go in one query. ``prefilter`` has no effect on unfiltered searches.
+
+Streaming: ``insert`` is ``table.add`` (rows LanceDB has not indexed yet are searched by a
+flat scan beside the index, until someone calls ``optimize``), ``delete`` is
+``table.delete("id IN (...)")``, which writes a deletion file that every later search applies.
 """
 
 import tempfile
@@ -43,11 +47,8 @@ class LanceDBAdapter(Adapter):
         self.distance = DISTANCES[self.metric]
         self.folder = tempfile.TemporaryDirectory(prefix="annbench-lancedb-")
         database = lancedb.connect(self.folder.name)
-        vectors = pa.FixedSizeListArray.from_arrays(pa.array(base.reshape(-1)), base.shape[1])
-        columns = {"id": pa.array(ids, type=pa.int64()), "vector": vectors}
-        if self.attributes is not None:
-            columns.update(attribute_columns(self.attributes, ids))
-        self.table = database.create_table("items", pa.table(columns))
+        rows = self._rows(base, ids)
+        self.table = database.create_table("items", rows)
         self.indexed = index_type == "IVF_PQ"
         if self.indexed:
             config = IvfPq(
@@ -57,9 +58,24 @@ class LanceDBAdapter(Adapter):
             )
             self.table.create_index("vector", config=config)
         for column, kind in SCALAR_INDEXES.items():
-            if column in columns:
+            if column in rows.column_names:
                 self.table.create_index(column, config=kind())
         self.nprobes, self.refine_factor, self.prefilter = 20, 0, True
+
+    def _rows(self, vectors: np.ndarray, ids: np.ndarray) -> pa.Table:
+        """The table rows of ``vectors``: id, vector and, in a filtered run, the attributes."""
+        flat = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+        columns = {"id": pa.array(ids, type=pa.int64()), "vector": flat}
+        if self.attributes is not None:
+            columns.update(attribute_columns(self.attributes, ids))
+        return pa.table(columns)
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self.table.add(self._rows(vectors, ids))
+
+    def delete(self, ids: np.ndarray) -> None:
+        if len(ids):  # "id IN ()" is not SQL
+            self.table.delete(f"id IN ({', '.join(map(str, ids.tolist()))})")
 
     def set_query_params(
         self, nprobes: int = 20, refine_factor: int = 0, prefilter: bool = True

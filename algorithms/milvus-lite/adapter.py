@@ -48,28 +48,19 @@ class MilvusLiteAdapter(Adapter):
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=base.shape[1])
-        columns = self._attribute_columns(ids)
-        for name in columns:
+        for name in [] if self.attributes is None else self.attributes.columns:
             if name == "tags":
-                capacity = int(np.diff(self.attributes.tags_indptr).max(initial=0))
+                most_tags = int(np.diff(self.attributes.tags_indptr).max(initial=0))
                 schema.add_field(
                     "tags",
                     DataType.ARRAY,
                     element_type=DataType.INT64,
-                    max_capacity=min(MAX_CAPACITY, max(1, capacity)),
+                    max_capacity=min(MAX_CAPACITY, max(1, most_tags)),
                 )
             else:
                 schema.add_field(name, DataType.INT64)
         self.client.create_collection(COLLECTION, schema=schema)
-        per_call = max(1, MESSAGE_BYTES // (4 * base.shape[1]))
-        keys, vectors = ids.tolist(), base.tolist()
-        for start in range(0, len(vectors), per_call):
-            end = start + per_call
-            rows = [{"id": key, "vector": v} for key, v in zip(keys[start:end], vectors[start:end])]
-            for name, column in columns.items():
-                for row, value in zip(rows, column[start:end]):
-                    row[name] = value
-            self.client.insert(COLLECTION, rows)
+        self.insert(base, ids)
         self.client.flush(COLLECTION)
         index_type = str(self.build_params.get("index_type", "AUTOINDEX")).upper()
         params = {}
@@ -85,6 +76,22 @@ class MilvusLiteAdapter(Adapter):
         self.client.create_index(COLLECTION, index)
         self.client.load_collection(COLLECTION)
         self.ef = 64
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        columns = self._attribute_columns(ids)
+        per_call = max(1, MESSAGE_BYTES // (4 * vectors.shape[1]))
+        keys, values = ids.tolist(), vectors.tolist()
+        for start in range(0, len(values), per_call):
+            end = start + per_call
+            rows = [{"id": key, "vector": v} for key, v in zip(keys[start:end], values[start:end])]
+            for name, column in columns.items():
+                for row, value in zip(rows, column[start:end]):
+                    row[name] = value
+            self.client.insert(COLLECTION, rows)
+
+    def delete(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self.client.delete(COLLECTION, filter=f"id in {ids.tolist()}")
 
     def _attribute_columns(self, ids: np.ndarray) -> dict[str, list]:
         """Each attribute column the dataset has, in insertion order (attributes are indexed

@@ -31,6 +31,13 @@ far from the query), and the answer is padded when that is under k. On those blo
 ef_search = 160, 10% label filters reach recall 0.98 when the passing rows are near the
 query, 0.45 when uncorrelated with it and 0.00 when far from it (0.65 at ef_search = 1000).
 No query parameter exposes iterative scans, since the shipped server cannot do them.
+
+Streaming: ``insert`` COPYs more rows (with their attributes in a filtered run) into the
+indexed table, so PostgreSQL adds them to the HNSW index one by one; ``delete`` is
+``DELETE FROM t WHERE id = ANY($ids)``. A deleted row stays in the HNSW index until VACUUM
+(autovacuum, in its own time): the index scan may still return it, and PostgreSQL drops it as
+invisible, so a query whose ef_search nearest index entries include deleted rows is answered
+with fewer than k.
 """
 
 import os
@@ -77,6 +84,7 @@ class PgvectorAdapter(Adapter):
         operator, opclass = OPERATORS[self.metric]
         self.operator = operator
         columns = [] if self.attributes is None else self.attributes.columns
+        self.columns = columns
         with self.connection.cursor() as cursor:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
@@ -85,14 +93,7 @@ class PgvectorAdapter(Adapter):
                 f"CREATE TABLE {self.table} (id bigint PRIMARY KEY, "
                 f"embedding vector({base.shape[1]}){extra})"
             )
-            names = ", ".join(["id", "embedding", *columns])
-            with cursor.copy(f"COPY {self.table} ({names}) FROM STDIN") as copy:
-                if columns:
-                    for row in zip(ids.tolist(), base, *self._attribute_rows(ids, columns)):
-                        copy.write_row((row[0], _literal(row[1]), *row[2:]))
-                else:
-                    for vector_id, vector in zip(ids.tolist(), base):
-                        copy.write_row((vector_id, _literal(vector)))
+            self._copy(cursor, base, ids)
             cursor.execute(
                 f"CREATE INDEX ON {self.table} USING hnsw (embedding {opclass}) WITH "
                 f"(m = {int(self.build_params.get('m', 16))}, "
@@ -104,6 +105,25 @@ class PgvectorAdapter(Adapter):
                     cursor.execute(f"CREATE INDEX ON {self.table} USING {method} ({name})")
                 cursor.execute(f"ANALYZE {self.table}")  # the planner's row estimates per filter
                 cursor.execute("SET plan_cache_mode = force_custom_plan")
+
+    def _copy(self, cursor, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """COPY rows of (id, embedding, the attribute columns) into the table."""
+        names = ", ".join(["id", "embedding", *self.columns])
+        with cursor.copy(f"COPY {self.table} ({names}) FROM STDIN") as copy:
+            if self.columns:
+                for row in zip(ids.tolist(), vectors, *self._attribute_rows(ids, self.columns)):
+                    copy.write_row((row[0], _literal(row[1]), *row[2:]))
+            else:
+                for vector_id, vector in zip(ids.tolist(), vectors):
+                    copy.write_row((vector_id, _literal(vector)))
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        with self.connection.cursor() as cursor:
+            self._copy(cursor, vectors, ids)
+
+    def delete(self, ids: np.ndarray) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", (ids.tolist(),))
 
     def _attribute_rows(self, ids: np.ndarray, columns: list[str]) -> list[list]:
         """Each attribute column in insertion order (attributes are indexed by original id)."""

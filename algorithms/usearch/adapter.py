@@ -8,6 +8,9 @@ threads, progress and dtype (the binding instantiates the search with the C++
 ``dummy_predicate_t`` alone), and the package's own feature table marks "Filter predicates"
 unsupported for Python. Filtered workloads therefore record this adapter as skipped ("cannot
 filter"); ``strategy: postfilter`` measures it by over-fetching with ``search``.
+
+Streaming: ``insert`` is ``add`` (the index grows as needed), ``delete`` is ``remove``, which
+marks the nodes removed: searches skip them, their links stay (``compact`` is not asked for).
 """
 
 import numpy as np
@@ -25,7 +28,13 @@ class USearchAdapter(Adapter):
             connectivity=int(self.build_params.get("connectivity", 16)),
             expansion_add=int(self.build_params.get("expansion_add", 128)),
         )
-        self.index.add(ids.astype(np.uint64), base, threads=self.build_threads or 0)
+        self.insert(base, ids)
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self.index.add(ids.astype(np.uint64), vectors, threads=self.build_threads or 0)
+
+    def delete(self, ids: np.ndarray) -> None:
+        self.index.remove(ids.astype(np.uint64))
 
     def set_query_params(self, expansion_search: int = 64) -> None:
         self.index.expansion_search = int(expansion_search)

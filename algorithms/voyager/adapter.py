@@ -1,4 +1,10 @@
-"""Voyager: vectors added under their original ids."""
+"""Voyager: vectors added under their original ids.
+
+Streaming: ``insert`` is ``add_items`` (the index resizes itself past ``max_elements``, which
+is ``capacity`` when the worker gives one), ``delete`` is ``mark_deleted`` per id: queries skip
+the node, which keeps its place in the graph. Voyager refuses a query for more neighbours than
+live vectors, so once deletes leave fewer than k, ``search`` asks for what is left and pads.
+"""
 
 import numpy as np
 from voyager import Index, Space
@@ -16,15 +22,28 @@ class VoyagerAdapter(Adapter):
             M=int(self.build_params.get("M", 16)),
             ef_construction=int(self.build_params.get("ef_construction", 128)),
             random_seed=self.seed + 1,
-            max_elements=len(base),
+            max_elements=self.capacity or len(base),
         )
-        self.index.add_items(base, ids=ids.tolist(), num_threads=self.build_threads or -1)
+        self.insert(base, ids)
+        self.deleted = 0
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self.index.add_items(vectors, ids=ids.tolist(), num_threads=self.build_threads or -1)
+
+    def delete(self, ids: np.ndarray) -> None:
+        for vector_id in ids.tolist():
+            self.index.mark_deleted(vector_id)
+        self.deleted += len(ids)
 
     def set_query_params(self, ef: int = 10) -> None:
         self.ef = int(ef)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ids, distances = self.index.query(
-            queries, k=k, num_threads=self.search_threads or -1, query_ef=max(self.ef, k)
-        )
-        return np.asarray(ids, dtype=np.int64), np.asarray(distances, dtype=np.float32)
+        live = min(k, len(self.index) - self.deleted)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+        if live > 0:
+            ids[:, :live], distances[:, :live] = self.index.query(
+                queries, k=live, num_threads=self.search_threads or -1, query_ef=max(self.ef, k)
+            )
+        return ids, distances

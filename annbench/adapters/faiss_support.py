@@ -17,6 +17,16 @@ class FaissAdapter(Adapter):
 
         return faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
 
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add vectors under their original ids (declared by the spec's ``supports``)."""
+        self.index.add_with_ids(vectors, ids.astype(np.int64))
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Remove ids (indexes whose faiss class implements ``remove_ids``)."""
+        import faiss
+
+        self.index.remove_ids(faiss.IDSelectorBatch(ids.astype(np.int64)))
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.index.search(queries, k)
         return ids, scores if self.metric == "euclidean" else -scores

@@ -10,6 +10,12 @@ The worker caps OpenMP and BLAS pools to ``build_threads`` around ``build`` and 
 passes ``self.build_threads`` / ``self.search_threads`` on itself (None: library default).
 Randomised builds take ``self.seed``.
 
+Streaming (runbook workloads): an adapter that declares ``supports: [insert, delete]`` (either
+or both) in its spec file implements ``insert`` and ``delete``. The first insert step of a
+runbook is ``build`` (so an index that trains, like IVF, trains on the first batch); later
+ones call ``insert``. Before ``build`` the worker sets ``capacity``, the most vectors that
+will ever have been inserted over the runbook, for libraries that preallocate.
+
 An adapter returns, for each query, ``k`` original ids and the library's own distances, nearest
 first, padded with -1 ids when it finds fewer than ``k``. Distances must ascend (smaller is
 closer): a library that scores by similarity returns it negated. The harness recomputes true
@@ -71,6 +77,22 @@ class Adapter:
         sharing a filter, ``mask(self.attributes, i)`` over original ids, ``describe(i)``).
         Declare the kinds the library filters natively in spec.yml: ``filters: [label, tags,
         range]``; the harness then checks that every answer passes its filter."""
+        raise NotImplementedError
+
+    #: set by the worker before ``build`` in a runbook workload: the most vectors that will ever
+    #: have been inserted over the runbook (deleted ones included), for libraries that
+    #: preallocate (hnswlib's ``max_elements``); None outside runbooks: size for the build alone
+    capacity: int | None = None
+
+    def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        """Add ``vectors`` (float32, C-contiguous, metric-normalised like build's) under their
+        original ``ids``, after ``build``. The harness never inserts an id twice over a
+        runbook, nor re-inserts a deleted one. Declare it in spec.yml: ``supports: [insert]``."""
+        raise NotImplementedError
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Remove ``ids`` (all currently present); afterwards ``search`` (and
+        ``filtered_search``) must never return them. Declare it: ``supports: [delete]``."""
         raise NotImplementedError
 
     def memory_bytes(self) -> int | None:

@@ -36,9 +36,11 @@ SPEC_KEYS = {
     "query",
     "params",
     "filters",
+    "supports",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
+OPERATIONS = ("insert", "delete")  # what ``supports`` may list: Adapter.insert, Adapter.delete
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class AdapterSpec:
     param_rules: dict[str, ParamRule] = field(default_factory=dict)
     # filter kinds the library answers natively (adapter.filtered_search)
     filters: tuple[str, ...] = ()
+    # streaming operations the adapter implements (Adapter.insert, Adapter.delete)
+    supports: tuple[str, ...] = ()
 
     def rule(self, name: str, section: str) -> ParamRule:
         """What parameter ``name`` of ``section`` (build | query) accepts: the spec's
@@ -179,6 +183,7 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         query_grid=query_grid,
         param_rules=rules,
         filters=_filters(raw.get("filters"), spec_file),
+        supports=_supports(raw.get("supports"), spec_file),
     )
 
 
@@ -192,6 +197,17 @@ def _filters(raw: Any, where: Path) -> tuple[str, ...]:
             f"{where}: 'filters' lists {', '.join(map(repr, unknown))}; kinds: {', '.join(KINDS)}"
         )
     return tuple(values)
+
+
+def _supports(raw: Any, where: Path) -> tuple[str, ...]:
+    values = [] if raw is None else raw if isinstance(raw, list) else [raw]
+    unknown = [value for value in values if value not in OPERATIONS]
+    if unknown:
+        raise UserError(
+            f"{where}: 'supports' lists {', '.join(map(repr, unknown))}; "
+            f"operations: {', '.join(OPERATIONS)}"
+        )
+    return tuple(dict.fromkeys(values))
 
 
 def _flag(raw: dict, key: str, default: bool, where: Path) -> bool:

@@ -7,9 +7,10 @@ nearest-first by true distance and recall 1.0; the
 original ids returned when the base arrives in a shuffled insertion order; the query
 parameters changing the answers; a second build with the same seed on one thread giving the
 same answers, unless the spec says ``repeatable: false``; a clear error for a metric the
-adapter does not support; and, for every filter kind the spec declares, answers from
+adapter does not support; for every filter kind the spec declares, answers from
 ``filtered_search`` that all pass their query's filter (an exact adapter: the exact filtered
-top-k).
+top-k); and, for the streaming operations the spec declares (``supports``), inserted vectors
+found and deleted ones never returned.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def conformance_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
             )
     if spec.filters:
         problems += _filter_problems(spec, adapter_class, build, query_points[-1], seed)
+    if spec.supports:
+        problems += streaming_problems(spec, seed)
     try:
         adapter_class(UNSUPPORTED, **build)
         problems.append(f"{spec.name}: accepted the unsupported metric {UNSUPPORTED!r}")
@@ -155,4 +158,104 @@ def _filter_problems(spec: AdapterSpec, adapter_class, build, params, seed: int)
         recall = recall_at_k(ids, workload.neighbors, K).mean()
         if spec.exact and recall < 1.0:
             problems.append(f"{where}: exact adapter with filtered recall {recall:.3f}, not 1.000")
+    return problems
+
+
+# inserted vectors must be found about as well as built ones: the recall over the true
+# neighbours that were inserted may trail the recall over those built by at most this much
+INSERTED_TOLERANCE = 0.2
+
+
+def streaming_problems(spec: AdapterSpec, seed: int = 0) -> list[str]:
+    """What ``spec``'s adapter gets wrong in the streaming operations its spec declares
+    (``supports``), on the labelled blobs of ``_filter_problems``: build on half of the base
+    (ids shuffled, so never positions), insert the other half, delete every vector of the
+    label nearest the queries, searching at the most generous query parameters after each
+    step. Problems: inserted vectors not found, deleted ids returned, and (exact adapters)
+    recall below 1.0 over the vectors present."""
+    from annbench.datasets.synthetic import make_synthetic
+
+    adapter_class = load_adapter_class(spec.module_path, spec.class_name)
+    build = {key: values[0] for key, values in spec.build_grid.items()}
+    params = grid_points(spec.query_grid)[-1]
+    metric = spec.metrics[0]
+    params_blobs = {"n": N_BASE, "n_queries": N_QUERIES, "dim": DIMENSION}
+    dataset = make_synthetic("blobs", params_blobs, seed=seed, metric=metric)
+    base, queries = dataset.base, dataset.queries
+    if metric == "angular":
+        from annbench.datasets.groundtruth import normalized
+
+        base, queries = normalized(base), normalized(queries)
+    order = np.random.default_rng(seed).permutation(N_BASE)
+    built, inserted = order[: N_BASE // 2], order[N_BASE // 2 :]
+    where = f"{spec.name} ({metric}, streaming)"
+    problems = []
+    try:
+        adapter = adapter_class(metric, seed=seed, build_threads=1, **build)
+        adapter.capacity = N_BASE if "insert" in spec.supports else len(built)
+        adapter.build(np.ascontiguousarray(base[built]), built.copy())
+        present = built
+        if "insert" in spec.supports:
+            adapter.insert(np.ascontiguousarray(base[inserted]), inserted.copy())
+            present = order
+        ids, truth = _stream_search(adapter, params, base, queries, present, metric)
+        problems += _insert_problems(where, spec, ids, truth, inserted, params)
+        if "delete" in spec.supports:
+            labels = dataset.labels
+            label = np.bincount(labels[truth.ravel()]).argmax()  # the queries' nearest label
+            deleted = present[labels[present] == label]
+            adapter.delete(deleted.copy())
+            present = present[labels[present] != label]
+            ids, truth = _stream_search(adapter, params, base, queries, present, metric)
+            problems += _delete_problems(where, spec, ids, truth, deleted, params)
+        adapter.close()
+    except Exception as exc:  # every failure is a finding, whatever its type
+        problems.append(f"{where}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def _stream_search(adapter, params, base, queries, present, metric: str):
+    """The adapter's checked answers at ``params``, and the exact top-k ids among ``present``."""
+    from annbench.datasets.groundtruth import exact_knn
+    from annbench.run.workloads.answers import checked_output
+
+    adapter.set_query_params(**params)
+    ids, _ = checked_output(*adapter.search(queries, K), N_QUERIES, K, N_BASE)
+    positions, _ = exact_knn(base[present], queries, metric, K, progress=False)
+    return ids, present[positions]
+
+
+def _insert_problems(where, spec: AdapterSpec, ids, truth, inserted, params) -> list[str]:
+    from annbench.analysis.metrics import recall_at_k
+
+    problems = []
+    step = "inserts" if "insert" in spec.supports else "build"
+    if step == "inserts":
+        new = np.isin(truth, inserted)
+        found = (ids[:, :, None] == truth[:, None, :]).any(axis=1)
+        found_new, found_old = found[new].mean(), found[~new].mean()
+        if found_new < found_old - INSERTED_TOLERANCE:
+            problems.append(
+                f"{where} {params}: found {found_new:.3f} of the true neighbours inserted after "
+                f"build against {found_old:.3f} of those built; are inserted vectors searched?"
+            )
+    recall = recall_at_k(ids, truth, K).mean()
+    if spec.exact and recall < 1.0:
+        problems.append(f"{where}: exact adapter with recall {recall:.3f} after {step}, not 1.000")
+    return problems
+
+
+def _delete_problems(where, spec: AdapterSpec, ids, truth, deleted, params) -> list[str]:
+    from annbench.analysis.metrics import recall_at_k
+
+    problems = []
+    returned = np.unique(ids[np.isin(ids, deleted)])
+    if len(returned):
+        problems.append(
+            f"{where} {params}: returned {len(returned)} deleted ids after delete "
+            f"(first: {', '.join(map(str, returned[:5].tolist()))})"
+        )
+    recall = recall_at_k(ids, truth, K).mean()
+    if spec.exact and recall < 1.0:
+        problems.append(f"{where}: exact adapter with recall {recall:.3f} after delete, not 1.000")
     return problems

@@ -419,10 +419,10 @@ def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> lis
         data = runbook_data(entry, info["n_base"], labels)
         workload, digest, needs = prepare(data, str(path), info["name"], experiment.k)
         for spec, build, query, seeds, _ in chosen:
-            missing = [need for need in needs if need not in getattr(spec, "supports", ())]
+            missing = [need for need in needs if need not in spec.supports]
             skipped = (
                 f"{spec.name} cannot {' or '.join(missing)} (its spec declares supports: "
-                f"[{', '.join(getattr(spec, 'supports', ()))}]); runbook {data['name']} needs it"
+                f"[{', '.join(spec.supports)}]); runbook {data['name']} needs it"
                 if missing
                 else ""
             )

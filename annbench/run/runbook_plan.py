@@ -35,7 +35,7 @@ def check_entries(value: Any, where: str) -> list[Any]:
     for entry in entries:
         if isinstance(entry, str) and entry:
             continue
-        if isinstance(entry, dict) and "steps" in entry:  # a runbook written inline
+        if isinstance(entry, dict) and "generator" not in entry:  # a runbook written inline
             check_shape({"name": "inline", **entry}, where)
             continue
         if isinstance(entry, dict) and entry.get("generator") in BUILDERS:
@@ -60,7 +60,7 @@ def runbook_data(entry: Any, n: int, labels) -> dict[str, Any]:
     """The runbook an entry means for a dataset of ``n`` vectors (with ``labels``)."""
     if isinstance(entry, str):
         return read_runbook(entry)
-    if "steps" in entry:
+    if "generator" not in entry:
         return check_shape({"name": "inline", **entry}, "inline runbook")
     params = {key: value for key, value in entry.items() if key != "generator"}
     builder = BUILDERS[entry["generator"]]

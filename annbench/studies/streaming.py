@@ -74,10 +74,15 @@ def streaming_runbooks(
     return [sliding, clustered, *rebuilt]
 
 
-def streaming_experiment(dataset: str, n_base: int, labels, seed: int = 0) -> Experiment:
+def streaming_experiment(
+    dataset: str, n_base: int, labels, seed: int = 0, adapters=None
+) -> Experiment:
+    methods = streaming_adapters(n_base)
+    if adapters is not None:
+        methods = [m for m in methods if m["name"] in adapters]
     return Experiment(
         datasets=[dataset],
-        adapters=streaming_adapters(n_base),
+        adapters=methods,
         runbooks=streaming_runbooks(n_base, labels, seed=seed),
         k=10,
         repeats=1,
