@@ -14,7 +14,10 @@ def filtered_rows(frame):
     """The ok rows of filter workloads, with ``method``: the adapter, or postfilter(adapter)
     xF for post-filtering at over-fetch factor F (each factor its own method: the factor is
     what a post-filtering user chooses)."""
-    rows = frame[(frame["status"] == "ok") & frame["workload"].fillna("static").ne("static")]
+    workload = frame["workload"].fillna("static").astype(str)
+    rows = frame[
+        (frame["status"] == "ok") & workload.ne("static") & ~workload.str.startswith("runbook:")
+    ]
     overfetch = rows["query.overfetch"] if "query.overfetch" in rows else [None] * len(rows)
     method = [
         f"{strategy}({adapter}) x{factor:g}" if strategy not in ("", "native") else adapter

@@ -276,24 +276,40 @@ def experiment_difficulty(
 
 @experiment.command("streaming")
 @click.argument("dataset")
+@click.option(
+    "--adapters",
+    default="hnswlib,usearch,faiss-ivf,pgvector",
+    show_default=True,
+    help="Comma-separated methods (of these four).",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @executor_option
 @pass_context
-def experiment_streaming(obj: Context, dataset: str, seed: int, executor: str) -> None:
+def experiment_streaming(
+    obj: Context, dataset: str, adapters: str, seed: int, executor: str
+) -> None:
     """Streaming: hnswlib, usearch, faiss-ivf and pgvector on a sliding-window runbook and a
     clustered-arrival runbook over the same points and window (10 steps, 4 active); the mean
     recall over the search steps per method and runbook, and recall over the steps."""
+    from annbench.cli.base import choice_list
     from annbench.datasets.catalog import resolve_dataset
     from annbench.datasets.store import dataset_info, load_dataset
     from annbench.studies.common import run_study, study_path
-    from annbench.studies.streaming import history_table, score_table, streaming_experiment
+    from annbench.studies.streaming import (
+        REFERENCE,
+        history_table,
+        score_table,
+        streaming_experiment,
+    )
+    from annbench.views.streaming_plots import plot_streaming, step_records
 
     path = resolve_dataset(dataset, obj.data_dir)
     info = dataset_info(path)
     if not info["has_labels"]:
         raise UserError(f"dataset {dataset!r} has no labels; clustered arrival needs them")
     labels = load_dataset(path, workloads="").labels
-    study = streaming_experiment(dataset, info["n_base"], labels, seed)
+    chosen = choice_list(adapters, tuple(REFERENCE), "adapter")
+    study = streaming_experiment(dataset, info["n_base"], labels, seed, adapters=chosen)
     frame = run_study(study, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
     table = score_table(frame)
     if table.empty:
@@ -315,11 +331,7 @@ def experiment_streaming(obj: Context, dataset: str, seed: int, executor: str) -
     history_path = stem.with_name(f"{stem.name}-history.csv")
     write_text(history_path, history.to_csv(index=False))
     written = [stem.with_suffix(".csv"), history_path]
-    try:
-        from annbench.views.streaming_plots import plot_streaming
-
-        written += plot_streaming(frame, stem)
-    except ImportError:  # pragma: no cover - the views land with the report
-        pass
+    records = step_records(obj.results_dir, frame["run_id"].unique())
+    written += plot_streaming(frame, stem, info["name"], records=records)
     for path_written in written:
         click.echo(f"wrote {path_written}")

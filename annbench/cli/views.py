@@ -17,7 +17,7 @@ from annbench.cli.base import (
     note,
     pass_context,
 )
-from annbench.cli.runs import result_table
+from annbench.cli.runs import pd_isna, result_table
 from annbench.errors import UserError
 from annbench.errors.files import write_text
 
@@ -53,6 +53,12 @@ from annbench.errors.files import write_text
     type=int,
     help="by-difficulty: equal-size bins of queries.  [default: 5]",
 )
+@click.option(
+    "--scores",
+    is_flag=True,
+    help="Streaming runbooks: one line per configuration with its score (mean recall over "
+    "the runbook's search steps), its worst step, mean QPS and the number of steps.",
+)
 @include_stale_option
 @pass_context
 def results(
@@ -65,13 +71,15 @@ def results(
     by_difficulty: bool,
     measure: str | None,
     bins: int | None,
+    scores: bool,
     include_stale: bool,
 ) -> None:
     """The tidy results table: one row per query-sweep point (or per configuration with
     --spread), with recall, QPS statistics, latency, memory and build figures.
 
     With --by-difficulty: recall in each bin of queries ordered by a per-query difficulty
-    measure (the table: one column per bin; csv/json/parquet: one row per point and bin)."""
+    measure (the table: one column per bin; csv/json/parquet: one row per point and bin).
+    With --scores: the streaming runbook scores, one row per configuration."""
     from annbench.analysis.compare import seed_spread
     from annbench.errors.files import atomic_path
 
@@ -80,6 +88,11 @@ def results(
     if by_difficulty and (spread or all_columns):
         raise UserError(
             "--by-difficulty shows recall per bin; leave out --spread and --all-columns"
+        )
+    if scores and (by_difficulty or spread or all_columns):
+        raise UserError(
+            "--scores shows one line per runbook configuration; leave out --by-difficulty, "
+            "--spread and --all-columns"
         )
     if by_difficulty:
         measure, bins = _difficulty_options(measure, bins)
@@ -92,6 +105,8 @@ def results(
     text = None
     if by_difficulty:
         frame, text = _by_difficulty(obj, frame, measure, bins)
+    if scores:
+        frame, text = _scores(obj, frame)
     if spread:
         frame = seed_spread(frame)
     if fmt == "parquet":
@@ -106,7 +121,7 @@ def results(
     elif fmt == "json":
         text = frame.to_json(orient="records", indent=2)
     elif text is not None:
-        pass  # by difficulty: the table was drawn with its bins' ranges
+        pass  # by difficulty or scores: the table was drawn already
     elif spread or all_columns:
         text = frame.to_string(index=False)
     else:
@@ -166,6 +181,41 @@ def _by_difficulty(obj: Context, frame, measure: str, bins: int):
     return table, difficulty_text(table, binnings)
 
 
+SCORE_COLUMNS = {
+    "dataset": "dataset",
+    "runbook": "runbook",
+    "adapter": "adapter",
+    "build_params": "build",
+    "query_params": "query",
+    "mode": "mode",
+    "search_threads": "threads",
+    "score": "score",
+    "recall_min": "worst step",
+    "qps": "mean QPS",
+    "steps": "steps",
+}
+RUNBOOK_HINT = (
+    "add `runbooks: [{generator: sliding-window, steps: 10, window: 4}]` to an experiment "
+    "spec and `annbench run SPEC`"
+)
+
+
+def _scores(obj: Context, frame):
+    """(the runbook score table, its text): refused in one line without runbook results."""
+    from annbench.analysis.streaming import runbook_scores
+
+    table = runbook_scores(frame)
+    if table.empty:
+        raise UserError(f"no streaming runbook results in {obj.results_dir}; {RUNBOOK_HINT}")
+    table = table[list(SCORE_COLUMNS)]
+    shown = table.rename(columns=SCORE_COLUMNS)
+    shown["threads"] = ["-" if pd_isna(t) else str(int(t)) for t in shown["threads"]]
+    text = shown.to_string(
+        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    )
+    return table, text
+
+
 @cli.command()
 @json_option
 def env(as_json: bool) -> None:
@@ -189,7 +239,7 @@ def env(as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
-VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficulty")
+VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficulty", "streaming")
 
 
 @cli.command()
@@ -206,7 +256,8 @@ VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficult
     help="pareto: frontier of --y against --x; build / memory: build time or index "
     "size against recall; latency: single-query percentiles; order: recall by "
     "insertion order; filtered: filter workloads by selectivity and correlation; "
-    "difficulty: recall against query LID and RC.",
+    "difficulty: recall against query LID and RC; streaming: recall, QPS and insert "
+    "throughput over the steps of each runbook.",
 )
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
@@ -214,9 +265,9 @@ VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficult
 @click.option(
     "--near-recall",
     type=float,
-    default=0.95,
-    show_default=True,
-    help="difficulty: draw each adapter at its point nearest this mean recall.",
+    help="difficulty: draw each adapter at its point nearest this mean recall "
+    "[default: 0.95]; streaming: at its configuration whose score (mean recall over the "
+    "search steps) is nearest it [default: 0.9].",
 )
 @include_stale_option
 @pass_context
@@ -227,12 +278,18 @@ def plot(
     dataset: str | None,
     x: str,
     y: str,
-    near_recall: float,
+    near_recall: float | None,
     include_stale: bool,
 ) -> None:
     """Draw the common views of the results, per dataset, as PNG and SVG."""
+    from annbench.analysis.streaming import is_runbook
     from annbench.errors.names import file_stem
     from annbench.views import plots
+
+    if near_recall is not None and view not in ("difficulty", "streaming"):
+        raise UserError("--near-recall applies to --view difficulty and --view streaming")
+    if near_recall is not None and not 0 < near_recall <= 1:
+        raise UserError(f"--near-recall must lie in (0, 1], got {near_recall:g}")
 
     # per-query arrays only for the views that draw them (recall against alpha, difficulty)
     per_query = view in ("filtered", "difficulty")
@@ -255,10 +312,12 @@ def plot(
     elif view == "filtered":
         from annbench.views.filtered_plots import plot_filtered
 
-        for name, rows in frame.groupby("dataset", sort=True):
+        for name, rows in frame[~is_runbook(frame)].groupby("dataset", sort=True):
             written += plot_filtered(rows, folder / f"{file_stem(name)}-filtered", name)
     elif view == "difficulty":
-        written = _plot_difficulty(obj, frame, folder, near_recall)
+        written = _plot_difficulty(obj, frame, folder, near_recall or 0.95)
+    elif view == "streaming":
+        written = _plot_streaming(obj, frame[is_runbook(frame)], folder, near_recall or 0.9)
     else:
         static = frame[frame["workload"].fillna("static").eq("static")]
         for name, rows in static.groupby("dataset", sort=True):
@@ -268,7 +327,7 @@ def plot(
             f"the results hold nothing for the {view!r} view (single mode for "
             "latency; several orders including random for order; filter workloads for "
             "filtered; per-query measures in the dataset files for difficulty, from "
-            "`annbench datasets describe NAME --queries`)"
+            "`annbench datasets describe NAME --queries`; runbook results for streaming)"
         )
     for path in written:
         click.echo(f"wrote {path}")
@@ -284,8 +343,6 @@ def _plot_difficulty(obj: Context, frame, folder: Path, near_recall: float) -> l
         plot_recall_by_difficulty,
     )
 
-    if not 0 < near_recall <= 1:
-        raise UserError(f"--near-recall must lie in (0, 1], got {near_recall:g}")
     points = usable_points(frame)
     written, missing = [], []
     for name, facts in dataset_facts(points, obj.data_dir).items():
@@ -304,6 +361,22 @@ def _plot_difficulty(obj: Context, frame, folder: Path, near_recall: float) -> l
         )
     for line in missing:
         note(f"skipped {line}")
+    return written
+
+
+def _plot_streaming(obj: Context, frame, folder: Path, near_recall: float) -> list[Path]:
+    """Recall, QPS and insert throughput over the steps of every runbook, per dataset."""
+    from annbench.errors.names import file_stem
+    from annbench.views.streaming_plots import plot_streaming, step_records
+
+    if frame.empty:
+        raise UserError(f"no streaming runbook results in {obj.results_dir}; {RUNBOOK_HINT}")
+    records = step_records(obj.results_dir, frame["run_id"].unique())
+    written = []
+    for name, rows in frame.groupby("dataset", sort=True):
+        runs = records[records["run_id"].isin(set(rows["run_id"]))]
+        stem = folder / f"{file_stem(name)}-streaming"
+        written += plot_streaming(rows, stem, name, records=runs, target=near_recall)
     return written
 
 

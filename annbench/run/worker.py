@@ -163,12 +163,13 @@ def measure_runbook(job: Job) -> RunResult:
     seen = {name: geometry(queries, job.metric) for name, queries in sets.items()}
     base_seen = geometry(dataset.base, job.metric)
     points, records = runbook.run(adapter, dataset.base, base_seen, sets, seen, job, steps, truth)
+    memory = adapter.memory_bytes()  # the index as the runbook left it
     adapter.close()
     last = points[-1]
     result = RunResult(
         job=job,
         build_time_ns=int(sum(r["seconds"] for r in records if r["kind"] != "search") * 1e9),
-        index_memory_bytes=adapter.memory_bytes(),
+        index_memory_bytes=memory,
         ground_truth_ids=last.truth_ids,
         ground_truth_distances=last.truth_distances,
         workload_info={"runbook": job.runbook.get("name", ""), "steps": len(records)},

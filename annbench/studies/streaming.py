@@ -95,28 +95,22 @@ def streaming_experiment(
 
 
 def score_table(frame):
-    """Mean recall over the search steps (big-ann-benchmarks' score) and mean QPS, per
-    method, query parameter and runbook; plus the first and last step's recall."""
-    import pandas as pd
+    """Per method, query parameter and runbook: the score (mean recall over the search
+    steps, big-ann-benchmarks' definition; ``annbench.analysis.streaming``), the first and
+    last step's recall, the mean QPS, and whether it is the method's reference point."""
+    from annbench.analysis.streaming import configuration_steps, runbook_scores, step_table
 
-    ok = frame[(frame["status"] == "ok") & frame["step"].notna()]
-    rows = []
-    keys = ["adapter", "query_params", "workload"]
-    for (adapter, params, workload), points in ok.groupby(keys, sort=True):
-        ordered = points.sort_values("step")
-        rows.append(
-            {
-                "adapter": adapter,
-                "query_params": params,
-                "runbook": workload.removeprefix("runbook:"),
-                "score": ordered["recall"].mean(),
-                "first_step": ordered["recall"].iloc[0],
-                "last_step": ordered["recall"].iloc[-1],
-                "qps": ordered["qps"].mean(),
-                "reference": REFERENCE.get(adapter) == params,
-            }
-        )
-    return pd.DataFrame(rows)
+    scores = runbook_scores(frame)
+    steps = step_table(frame)
+    first, last = [], []
+    for _, row in scores.iterrows():
+        recalls = configuration_steps(steps, row)["recall"]
+        first.append(recalls.iloc[0])
+        last.append(recalls.iloc[-1])
+    table = scores.assign(first_step=first, last_step=last)
+    table["reference"] = table["adapter"].map(REFERENCE) == table["query_params"]
+    columns = ["adapter", "query_params", "runbook", "score", "first_step", "last_step", "qps"]
+    return table[[*columns, "reference"]].sort_values(["runbook", "adapter", "query_params"])
 
 
 def history_table(scores):

@@ -16,6 +16,7 @@ import numpy as np
 
 from annbench.analysis.difficulty import nearest_recall_points, qps_at_recall_by_adapter
 from annbench.analysis.pareto import pareto_front
+from annbench.analysis.streaming import is_runbook
 from annbench.errors import UserError
 from annbench.errors.files import ensure_folder, write_text
 from annbench.errors.names import file_stem
@@ -72,6 +73,7 @@ def build_report(
     from annbench.views.difficulty_plots import dataset_facts
     from annbench.views.report import difficulty
     from annbench.views.report.significance import significance_section
+    from annbench.views.report.streaming import streaming_pages
 
     if frame is None:
         from annbench.store.frame import load_frame
@@ -90,7 +92,9 @@ def build_report(
     }
     datasets = []
     static = frame["workload"].fillna("static").eq("static")
-    filtered = _filtered_pages(frame[~static], out, templates, common)
+    runbook = is_runbook(frame)  # streaming: pages of their own, never in static views
+    filtered = _filtered_pages(frame[~static & ~runbook], out, templates, common)
+    streaming = streaming_pages(frame[runbook], results_dir, out, templates, common)
     facts = dataset_facts(frame[static], data_dir)
     for name, rows in frame[static].groupby("dataset", sort=True):
         page = f"dataset-{file_stem(name)}.html"
@@ -137,6 +141,7 @@ def build_report(
                 "title": "summary",
                 "datasets": datasets,
                 "filtered": filtered,
+                "streaming": streaming,
                 "targets": RECALL_TARGETS,
                 "hardest_title": difficulty.HARDEST_TITLE,
                 "ood": difficulty.ood_sections(frame[static & frame["status"].eq("ok")], facts),
