@@ -206,3 +206,47 @@ def test_an_index_that_ignores_deletes_fails_its_run_and_the_sweep_goes_on(
     assert "not active" in frame.loc["forgetful", "error"]
     assert frame.loc["faiss-flat", "status"] == "ok" and frame.loc["faiss-flat", "recall"] == 1.0
     assert outcomes["faiss-flat"].status == "ok"
+
+
+def test_hnswlib_can_reuse_deleted_slots_as_an_optional_build_parameter(make_dataset, tmp_path):
+    """replace_deleted is declared `optional` in hnswlib's spec: absent from the default
+    grid (default runs keep their identity), accepted when an experiment names it."""
+    from annbench.adapters.registry import discover, load_adapter_class
+
+    path = make_dataset("reuse", n=2000, n_queries=20)
+    default = expand(_experiment(path, [HNSW]), path.parent)
+    assert all("replace_deleted" not in job.build_params for job in default)
+    reuse = {**HNSW, "build": {**HNSW["build"], "replace_deleted": [True]}}
+    experiment = _experiment(
+        path, [reuse], runbooks=[{"generator": "sliding-window", "steps": 4, "window": 2}]
+    )
+    outcomes = run_sweep(expand(experiment, path.parent), tmp_path / "r", executor="inline")
+    assert [o.status for o in outcomes] == ["ok"]  # and no deleted id came back
+    spec = discover()["hnswlib"]
+    adapter = load_adapter_class(spec.module_path, spec.class_name)(
+        "euclidean", build_threads=1, M=8, ef_construction=40, replace_deleted=True
+    )
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1500, 8), dtype=np.float32)
+    adapter.capacity = 1000
+    adapter.build(vectors[:1000], np.arange(1000))
+    adapter.delete(np.arange(500))
+    adapter.insert(vectors[1000:], np.arange(1000, 1500))
+    assert adapter.index.element_count == 1000  # the new points took the deleted slots
+    adapter.set_query_params(ef=50)
+    ids, _ = adapter.search(vectors[1000:1010], 5)
+    assert (ids >= 500).all() and (ids[:, 0] == np.arange(1000, 1010)).all()
+
+
+def test_a_param_outside_every_grid_must_be_marked_optional(tmp_path):
+    from annbench.adapters.registry import read_spec
+    from annbench.errors import UserError
+
+    folder = tmp_path / "typo"
+    folder.mkdir()
+    (folder / "spec.yml").write_text(
+        "module: adapter.py\nclass: A\nmetrics: [euclidean]\nbuild: {M: [8]}\n"
+        "params: {MM: {type: int}}\n"
+    )
+    with pytest.raises(UserError, match="optional: true"):
+        read_spec(folder / "spec.yml")

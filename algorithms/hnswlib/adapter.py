@@ -2,10 +2,12 @@
 
 Streaming: ``insert`` is ``add_items``, ``delete`` is ``mark_deleted`` per id (the graph keeps
 the node, searches skip it). The index is sized for ``capacity`` when the worker gives one;
-a deleted node keeps its slot (``allow_replace_deleted=False``), so an insert that would pass
-``max_elements`` first grows the index with ``resize_index``. hnswlib refuses a query for
-more neighbours than live vectors (passing the filter), so once deletes leave fewer than k,
-``search`` and ``filtered_search`` ask for what is left and pad.
+by default a deleted node keeps its slot, so an insert that would pass ``max_elements`` first
+grows the index with ``resize_index``. With the optional build parameter
+``replace_deleted: true`` (hnswlib's ``allow_replace_deleted``) new points take the slots of
+deleted ones instead (added one thread at a time, as hnswlib requires for replacement).
+hnswlib refuses a query for more neighbours than live vectors (passing the filter), so once
+deletes leave fewer than k, ``search`` and ``filtered_search`` ask for what is left and pad.
 """
 
 import hnswlib
@@ -25,12 +27,26 @@ class Hnswlib(Adapter):
             ef_construction=int(self.build_params.get("ef_construction", 200)),
             # hnswlib's level generator (minstd) treats seed 0 as 1: shift so 0, 1, 2 differ
             random_seed=self.seed + 1,
-            allow_replace_deleted=False,
+            allow_replace_deleted=self.replace_deleted,
         )
         self.index.add_items(base, ids, num_threads=self.build_threads or -1)
         self.deleted: set[int] = set()
 
+    @property
+    def replace_deleted(self) -> bool:
+        return bool(self.build_params.get("replace_deleted", False))
+
     def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if self.replace_deleted:
+            reused = min(len(vectors), len(self.deleted))
+            needed = self.index.element_count + len(vectors) - reused
+            if needed > self.index.max_elements:
+                self.index.resize_index(needed)
+            self.index.add_items(vectors, ids, num_threads=1, replace_deleted=True)
+            # which deleted labels lost their slots hnswlib does not say; only their number
+            # matters here (the count of live points)
+            self.deleted = set(list(self.deleted)[reused:])
+            return
         needed = self.index.element_count + len(vectors)  # deleted nodes keep their slots
         if needed > self.index.max_elements:
             self.index.resize_index(max(needed, 2 * self.index.max_elements))

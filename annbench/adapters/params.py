@@ -23,7 +23,7 @@ from typing import Any
 from annbench.errors import UserError, refuse_unknown_keys
 
 TYPES = ("int", "float", "str", "bool", "any")
-RULE_KEYS = {"type", "min", "max", "choices"}
+RULE_KEYS = {"type", "min", "max", "choices", "optional"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class ParamRule:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] | None = None
+    # a build parameter in no default grid: an experiment may set it, runs that do not keep
+    # their identity (the library's own default applies)
+    optional: bool = False
 
     def describe(self) -> str:
         parts = [
@@ -74,8 +77,15 @@ def parse_rules(raw: Any, where: str) -> dict[str, ParamRule]:
         choices = rule.get("choices")
         if choices is not None and not isinstance(choices, list):
             raise UserError(f"{place}: choices must be a list")
+        optional = rule.get("optional", False)
+        if not isinstance(optional, bool):
+            raise UserError(f"{place}: optional must be true or false, got {optional!r}")
         rules[str(name)] = ParamRule(
-            kind, bounds["min"], bounds["max"], tuple(choices) if choices is not None else None
+            kind,
+            bounds["min"],
+            bounds["max"],
+            tuple(choices) if choices is not None else None,
+            optional,
         )
     return rules
 

@@ -159,10 +159,12 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
     rules = parse_rules(raw.get("params"), str(spec_file))
     build_grid = _grid(raw.get("build"), spec_file, "build")
     query_grid = _grid(raw.get("query"), spec_file, "query")
-    unknown = sorted(set(rules) - set(build_grid) - set(query_grid))
+    optional = {name for name, rule in rules.items() if rule.optional}
+    unknown = sorted(set(rules) - set(build_grid) - set(query_grid) - optional)
     if unknown:
         raise UserError(
-            f"{spec_file}: params declares {', '.join(unknown)}, which no build or query grid has"
+            f"{spec_file}: params declares {', '.join(unknown)}, which no build or query grid "
+            "has (mark an optional build parameter with optional: true)"
         )
     for section, grid in (("build", build_grid), ("query", query_grid)):
         for key, values in grid.items():

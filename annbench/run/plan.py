@@ -293,7 +293,8 @@ def _override(spec, overrides: dict, section: str, warn: Warn | None) -> dict:
     """The spec's grid with the experiment's values in place of its defaults, every value
     checked against the parameter's rule."""
     spec_grid = spec.build_grid if section == "build" else spec.query_grid
-    unknown = sorted(set(overrides) - set(spec_grid))
+    optional = {name for name, rule in spec.param_rules.items() if rule.optional}
+    unknown = sorted(set(overrides) - set(spec_grid) - (optional if section == "build" else set()))
     if unknown:
         raise UserError(
             f"adapter {spec.name!r} has no {section} parameter "
