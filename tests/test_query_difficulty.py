@@ -245,3 +245,34 @@ def test_bad_input_is_one_line_and_nothing_changes(make_dataset, cli, tmp_path, 
     assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["bad.hdf5"]
+
+
+def test_review_mends_one_line_and_true_rotations(make_dataset, cli, tmp_path):
+    import numpy as np
+
+    from annbench.datasets.ood import shifted_queries
+    from annbench.datasets.queries import select_queries
+    from annbench.errors import UserError
+
+    with pytest.raises(UserError, match="no query has a finite value"):
+        select_queries(np.array([np.inf, np.inf, np.inf]), "rc_1", "diverse", 2)
+    path = make_dataset("iso", generator="gauss", n=2000, n_queries=40, dim=8)
+    data = tmp_path / "datasets"
+    dataset = load_dataset(path)
+    mean = dataset.base.astype(np.float64).mean(axis=0)
+    turned = shifted_queries(dataset, "tilt", 1.0, 40, np.random.default_rng(0))
+    rows = np.random.default_rng(0).choice(40, size=40, replace=False)
+    before = np.linalg.norm(dataset.queries[rows] - mean, axis=1)
+    np.testing.assert_allclose(np.linalg.norm(turned - mean, axis=1), before, rtol=1e-4)
+    before_bytes = path.read_bytes()
+    status, _, err = cli(
+        "--data-dir", data, "datasets", "queries", "iso", "--select", "hard", "--n", "5",
+        "--name", "iso", "--force",
+    )  # fmt: skip
+    assert status == 2 and "the dataset the queries come from" in err
+    assert path.read_bytes() == before_bytes
+    status, _, err = cli(
+        "--data-dir", data, "datasets", "ood", "iso", "--kind", "noise", "--shift", "1e30",
+        "--n", "3", "--name", "far",
+    )  # fmt: skip
+    assert status == 2 and "smaller shift" in err and len(err.strip().splitlines()) == 1

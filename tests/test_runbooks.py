@@ -250,3 +250,75 @@ def test_a_param_outside_every_grid_must_be_marked_optional(tmp_path):
     )
     with pytest.raises(UserError, match="optional: true"):
         read_spec(folder / "spec.yml")
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"slices": {"early": 5}, "steps": [{"insert": {"slice": "early"}}]}, "'slices' must map"),
+        ({"slices": {"a": {"slice": "a"}}, "steps": [{"insert": {"slice": "a"}}, {"search": {}}]},
+         "refers to itself"),
+        ({"steps": [{"insert": {"slice": [1, 2]}}, {"search": {}}]}, "unknown slice"),
+        ({"steps": [{"insert": {"all": True}},
+                    {"replace": {"delete": 5, "insert": {"all": True}}}]},
+         "a selection must be a mapping"),
+        ({"seed": -1, "steps": [{"insert": {"random": [0, 10]}}, {"search": {}}]}, "'seed'"),
+        ({"steps": [{"insert": {"all": True}}, {"search": {"queries": "../x"}}]}, "query set name"),
+        ("slices: {when: {label: 2020-01-01}}\\nsteps: [{insert: {all: true}}, {search: {}}]",
+         "not plain text"),
+        ({"steps": [{"insert": {"labels": [[1]]}}, {"search": {}}]}, "whole numbers"),
+    ],
+)  # fmt: skip
+def test_malformed_runbooks_are_one_line_too(make_dataset, cli, tmp_path, data, expected):
+    make_dataset("tiny", n=500, n_queries=10)
+    if isinstance(data, str):
+        data = data.replace("\\n", "\n")
+    runbook = _write(tmp_path, "odd", data)
+    spec = _write(
+        tmp_path,
+        "spec",
+        {"datasets": ["tiny"], "adapters": ["faiss-flat"], "runbooks": [str(runbook)]},
+    )
+    status, out, err = cli("--data-dir", tmp_path / "datasets", "run", spec)
+    assert status == 2 and expected in err, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "entry", [{"generator": "grow-only", "seed": -3}, {"generator": "random-mix", "ratios": "abc"},
+              {"generator": "random-mix", "chunks": 100000}],
+)  # fmt: skip
+def test_bad_generator_parameters_are_one_line(make_dataset, cli, tmp_path, entry):
+    make_dataset("tiny", n=500, n_queries=10)
+    spec = _write(
+        tmp_path, "spec", {"datasets": ["tiny"], "adapters": ["faiss-flat"], "runbooks": [entry]}
+    )
+    status, out, err = cli("--data-dir", tmp_path / "datasets", "run", spec)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_two_inline_runbooks_keep_their_own_results(make_dataset, tmp_path):
+    path = make_dataset("two", n=2000, n_queries=20)
+    first = {"steps": [{"insert": {"range": [0, 1000]}}, {"search": {}}]}
+    second = {"steps": [{"insert": {"range": [0, 1500]}}, {"search": {}}]}
+    experiment = _experiment(path, ["faiss-flat"], runbooks=[first, second])
+    run_sweep(expand(experiment, path.parent), tmp_path / "r", executor="inline")
+    frame = load_frame(tmp_path / "r")
+    assert sorted(frame["active"]) == [1000, 1500]  # both current, neither taken for stale
+    assert frame["workload"].nunique() == 2
+
+
+def test_a_remade_query_set_makes_the_runbook_truth_and_results_stale(make_dataset, cli, tmp_path):
+    path = make_dataset("base", n=2000, n_queries=60)
+    data = tmp_path / "datasets"
+    make = ["--data-dir", data, "datasets", "queries", "base", "--n", "15", "--name", "qs"]
+    assert cli(*make, "--select", "hard")[0] == 0
+    runbook = {"name": "qs", "steps": [{"insert": {"all": True}}, {"search": {"queries": "qs"}}]}
+    experiment = _experiment(path, ["faiss-flat"], runbooks=[runbook])
+    run_sweep(expand(experiment, data), tmp_path / "r", executor="inline")
+    assert cli(*make, "--select", "easy", "--force")[0] == 0
+    frame = load_frame(tmp_path / "r", data_dir=data)
+    assert frame.empty or frame["stale"].eq(False).sum() == 0  # the old result is stale now
+    run_sweep(expand(experiment, data), tmp_path / "r", executor="inline")
+    fresh = load_frame(tmp_path / "r", data_dir=data)
+    assert list(fresh["recall"]) == [1.0]  # the exact index, against the new queries' truth

@@ -15,6 +15,7 @@ RUNBOOK_PREFIX = "runbook:"
 CONFIGURATION = [
     "dataset",
     "workload",
+    "dataset_hash",  # two runbooks of one name but other content stay apart
     "adapter",
     "build_params",
     "query_params",

@@ -9,6 +9,7 @@ import click
 
 from annbench.cli.base import Context, note, pass_context
 from annbench.cli.datasets import _new_dataset_path, datasets
+from annbench.errors import UserError
 
 SUMMARY_COLUMNS = ("mean", "q05", "q25", "median", "q75", "q95", "non_finite")
 
@@ -19,6 +20,14 @@ def _parent(obj: Context, name: str) -> tuple[Path, str, bool]:
 
     path = resolve_dataset(name, obj.data_dir, create=False)
     return path, path.stem, in_data_dir(path, obj.data_dir)
+
+
+def _derived_path(obj: Context, parent: Path, name: str, force: bool) -> Path:
+    """Where a dataset made from ``parent`` goes; never over the parent itself."""
+    target = _new_dataset_path(name, obj.data_dir, force)
+    if target.resolve() == Path(parent).resolve():
+        raise UserError(f"--name {name!r} is the dataset the queries come from; name another")
+    return target
 
 
 def describe_queries(obj: Context, name: str, force: bool) -> None:
@@ -75,10 +84,8 @@ def datasets_queries(
     from annbench.intrinsic.difficulty import measure_name
 
     path, stem, store = _parent(obj, name)
-    target = _new_dataset_path(
-        new_name or f"{stem}-{select}-{measure_name(by).replace('_', '')}-{n}",
-        obj.data_dir,
-        force,
+    target = _derived_path(
+        obj, path, new_name or f"{stem}-{select}-{measure_name(by).replace('_', '')}-{n}", force
     )
     chosen = write_query_set(
         path, stem, target, select, by, n, overwrite=force, store_measures=store
@@ -128,8 +135,8 @@ def datasets_ood(
     if kind in TEXT_KINDS:
         default_name = f"{stem}-ood-{kind}"
     else:
-        default_name = f"{stem}-ood-{kind}-{shift:g}".replace(".", "p")
-    target = _new_dataset_path(new_name or default_name, obj.data_dir, force)
+        default_name = f"{stem}-ood-{kind}-{shift:g}".replace(".", "p").replace("+", "")
+    target = _derived_path(obj, path, new_name or default_name, force)
     shifted = write_ood_set(
         path, stem, target, kind, shift, n, seed, overwrite=force, store_measures=store
     )

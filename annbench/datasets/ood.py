@@ -87,7 +87,14 @@ def shifted_queries(
         component = rng.standard_normal((n, len(basis))) @ basis
         component /= np.maximum(np.linalg.norm(component, axis=1, keepdims=True), 1e-300)
         return (queries + shift * rms * component).astype(np.float32)
-    first, last = directions[0], _low_variance_basis(directions, kept, dim)[-1]
+    first = directions[0]
+    # the weakest principal direction (or, where the sample spans fewer dimensions, a
+    # direction outside its span), made exactly orthogonal to the first: a true rotation
+    last = (
+        directions[-1] if len(directions) == dim else _low_variance_basis(directions, kept, dim)[-1]
+    )
+    last = last - (last @ first) * first
+    last /= max(float(np.linalg.norm(last)), 1e-300)
     angle = shift * np.pi / 2
     centred = queries - mean
     a, b = centred @ first, centred @ last
@@ -144,9 +151,11 @@ def ood_dataset(
 
         queries = text_queries(dataset, kind, n, rng, progress=progress)
     else:
-        queries = shifted_queries(dataset, kind, shift, n, rng)
-        if not np.isfinite(queries).all():
-            raise UserError(f"--shift {shift} overflows the vectors; use a smaller shift")
+        with np.errstate(over="ignore", invalid="ignore"):
+            queries = shifted_queries(dataset, kind, shift, n, rng)
+            squared = (queries.astype(np.float64) ** 2).sum(axis=1)
+        if not (np.isfinite(queries).all() and (squared < 1e30).all()):
+            raise UserError(f"--shift {shift:g} overflows the vectors; use a smaller shift")
     shifted = Dataset(
         base=dataset.base,
         queries=queries,

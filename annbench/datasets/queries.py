@@ -65,6 +65,11 @@ def select_queries(values: np.ndarray, measure: str, select: str, n: int) -> np.
 
 def _diverse(ordered: np.ndarray, sorted_values: np.ndarray, n: int) -> np.ndarray:
     finite = np.isfinite(sorted_values)
+    if not finite.any():
+        raise UserError(
+            "no query has a finite value of this measure (queries equal to base vectors "
+            "have an infinite RC); choose another --by"
+        )
     low, high = sorted_values[finite].min(), sorted_values[finite].max()
     clipped = np.clip(sorted_values, low, high)
     taken = np.zeros(len(ordered), dtype=bool)

@@ -11,10 +11,12 @@ the next, with the depth to which the list is known to be exact:
   its points is exact all the way);
 - a query whose exact depth falls below k is scanned again over the whole active set.
 
-The winners are re-scored in float64 and ordered by (distance, id), exactly as the static
-ground truth is, so a runbook that inserts everything and searches once has the dataset's own
-ground truth. ``brute_force_steps`` computes each step from scratch (for tests and the
-benchmark).
+The winners are re-scored in float64 and ordered by (distance, id), as the static ground
+truth is, so a runbook that inserts everything and searches once has the dataset's own
+ground truth. One caveat, shared with the static ground truth: where several points lie at
+exactly the k-th distance, which of them make the cut follows the kernel's (and here the
+arrival) order, not the smallest id; distances agree, and the tolerant recall counts any.
+``brute_force_steps`` computes each step from scratch (for tests and the benchmark).
 """
 
 from __future__ import annotations
@@ -164,6 +166,23 @@ def brute_force_steps(
         _, ids = _top(base_geometry, rows, queries, metric, k)
         out.append(refine(base, query_sets[name], ids, metric))
     return out
+
+
+def runbook_content(dataset_path: str | os.PathLike, query_sets: list[str]) -> str:
+    """What a runbook's ground truth depends on besides the runbook itself: the dataset's
+    content hash and, for each named query set (a dataset file beside it), its content hash;
+    a query set made again makes the truth, and the results measured against it, stale."""
+    import hashlib
+
+    from annbench.datasets.store import dataset_hash
+
+    path = Path(dataset_path)
+    parts = [dataset_hash(path)]
+    for name in sorted(query_sets):
+        parts.append(f"{name}={dataset_hash(path.with_name(f'{name}{path.suffix}'))}")
+    if len(parts) == 1:
+        return parts[0]  # the dataset alone: its own hash
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def truth_path(dataset_path: str | os.PathLike, runbook_hash: str, k: int) -> Path:

@@ -14,9 +14,16 @@ from annbench.errors import UserError
 GENERATORS = ("grow-only", "sliding-window", "clustered-arrival", "random-mix")
 
 
-def _chunks(n: int, steps: int) -> list[tuple[int, int]]:
-    if not 1 <= steps <= n:
-        raise UserError(f"steps must lie in 1..{n}, got {steps}")
+def _seeded(seed: int) -> str:
+    """The name's seed suffix (none for seed 0), so two seeds never share a name."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"seed must be a whole number >= 0, got {seed!r}")
+    return f"-seed{seed}" if seed else ""
+
+
+def _chunks(n: int, steps: int, what: str = "steps") -> list[tuple[int, int]]:
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= n:
+        raise UserError(f"{what} must be a whole number in 1..{n}, got {steps!r}")
     edges = np.linspace(0, n, steps + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
@@ -26,7 +33,7 @@ def grow_only(n: int, steps: int = 10, seed: int = 0) -> dict[str, Any]:
     body = []
     for start, stop in _chunks(n, steps):
         body += [{"insert": {"random": [start, stop]}}, {"search": {}}]
-    return {"name": f"grow-only-{steps}", "seed": seed, "steps": body}
+    return {"name": f"grow-only-{steps}{_seeded(seed)}", "seed": seed, "steps": body}
 
 
 def sliding_window(n: int, steps: int = 10, window: int = 4, seed: int = 0) -> dict[str, Any]:
@@ -44,7 +51,8 @@ def sliding_window(n: int, steps: int = 10, window: int = 4, seed: int = 0) -> d
         else:
             body.append({"insert": insert})
         body.append({"search": {}})
-    return {"name": f"sliding-window-{steps}x{window}", "seed": seed, "steps": body}
+    name = f"sliding-window-{steps}x{window}{_seeded(seed)}"
+    return {"name": name, "seed": seed, "steps": body}
 
 
 def clustered_arrival(
@@ -68,7 +76,7 @@ def clustered_arrival(
         else:
             body.append({"insert": insert})
         body.append({"search": {}})
-    name = f"clustered-arrival-{len(groups)}x{window}"
+    name = f"clustered-arrival-{len(groups)}x{window}{_seeded(seed)}"
     return {"name": name, "seed": seed, "steps": body}
 
 
@@ -82,11 +90,16 @@ def random_mix(
     """A seeded mix of inserts, deletes and searches (``ratios``: their shares) over
     ``chunks`` random chunks of the base: an insert brings the next chunk, a delete removes a
     random active chunk; the first step inserts, the last searches."""
-    weights = np.asarray(ratios, dtype=float)
+    try:
+        weights = np.asarray(ratios, dtype=float)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"ratios must be three shares (insert, delete, search), got {ratios!r}"
+        ) from None
     if weights.shape != (3,) or (weights < 0).any() or weights.sum() <= 0:
         raise UserError(f"ratios must be three shares (insert, delete, search), got {ratios}")
     rng = np.random.default_rng(seed)
-    parts = _chunks(n, chunks)
+    parts = _chunks(n, chunks, "chunks")
     arrived, active, body = 1, [0], [{"insert": {"random": list(parts[0])}}]
     for _ in range(operations):
         kind = rng.choice(3, p=weights / weights.sum())
@@ -101,4 +114,6 @@ def random_mix(
             body.append({"search": {}})
     if body[-1] != {"search": {}}:
         body.append({"search": {}})
-    return {"name": f"random-mix-{seed}", "seed": seed, "steps": body}
+    shares = "-".join(f"{w:g}" for w in weights / weights.sum())
+    name = f"random-mix-{operations}ops-{chunks}chunks-{shares}{_seeded(seed)}"
+    return {"name": name, "seed": seed, "steps": body}

@@ -18,7 +18,7 @@ from typing import Any
 from annbench.errors import UserError
 from annbench.run import runbook_generators as generators
 from annbench.run.runbooks import active_sets, check_shape, read_runbook, resolve, runbook_hash
-from annbench.store.jobs import runbook_dataset_hash
+from annbench.store.jobs import runbook_dataset_hash, runbook_query_sets
 
 BUILDERS = {
     "grow-only": generators.grow_only,
@@ -61,7 +61,7 @@ def runbook_data(entry: Any, n: int, labels) -> dict[str, Any]:
     if isinstance(entry, str):
         return read_runbook(entry)
     if "generator" not in entry:
-        return check_shape({"name": "inline", **entry}, "inline runbook")
+        return check_shape({"name": f"inline-{runbook_hash(entry)[:8]}", **entry}, "inline runbook")
     params = {key: value for key, value in entry.items() if key != "generator"}
     builder = BUILDERS[entry["generator"]]
     try:
@@ -70,7 +70,7 @@ def runbook_data(entry: Any, n: int, labels) -> dict[str, Any]:
                 raise UserError("the clustered-arrival runbook needs a dataset with labels")
             return builder(labels, **params)
         return builder(n, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UserError(f"runbook generator {entry['generator']!r}: {exc}") from None
 
 
@@ -106,11 +106,12 @@ def prepare(
     adapter: "insert" beyond its first step, "delete")."""
     from annbench.datasets.runbook_truth import (
         read_step_truth,
+        runbook_content,
         step_ground_truth,
         truth_path,
         write_step_truth,
     )
-    from annbench.datasets.store import dataset_hash, load_dataset
+    from annbench.datasets.store import load_dataset
 
     path = Path(dataset_path)
     dataset = load_dataset(path, workloads="")
@@ -120,7 +121,8 @@ def prepare(
     sets = {"": dataset.queries}
     for wanted, set_path in query_sets(data, path, name).items():
         sets[wanted] = load_dataset(set_path, workloads="").queries
-    content, digest = dataset_hash(path), runbook_hash(data)
+    query_sets(data, path, name)  # checked: each named set exists and comes from this dataset
+    content, digest = runbook_content(path, runbook_query_sets(data)), runbook_hash(data)
     cache = truth_path(path, digest, k)
     if read_step_truth(cache, content, digest) is None:
         searches = [(step.queries, mask) for step, mask in active_sets(steps, len(dataset.base))]

@@ -24,6 +24,7 @@ against that before anything runs, and every problem is one line naming the step
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from annbench.errors import UserError
+from annbench.errors.names import name_problem
 from annbench.run.orders import ORDERS, insertion_order
 from annbench.store.jobs import runbook_digest
 
@@ -82,10 +84,24 @@ def check_shape(data: dict[str, Any], where: str) -> dict[str, Any]:
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise UserError(f"runbook {where}: 'steps' must be a non-empty list")
-    if not isinstance(data.get("seed", 0), int) or isinstance(data.get("seed", 0), bool):
-        raise UserError(f"runbook {where}: 'seed' must be a whole number")
-    if not isinstance(data.get("slices", {}), dict):
-        raise UserError(f"runbook {where}: 'slices' must map names to selections")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"runbook {where}: 'seed' must be a whole number >= 0, got {seed!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise UserError(f"runbook {where}: 'name' must be non-empty text, got {name!r}")
+    slices = data.get("slices", {})
+    if not isinstance(slices, dict) or not all(
+        isinstance(key, str) and isinstance(value, dict) for key, value in slices.items()
+    ):
+        raise UserError(f"runbook {where}: 'slices' must map names to selections (mappings)")
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"runbook {where}: holds a value that is not plain text, number, list or mapping "
+            "(a date?); quote it"
+        ) from None
     for number, step in enumerate(steps, 1):
         if not isinstance(step, dict) or len(step) != 1 or next(iter(step)) not in KINDS:
             raise UserError(
@@ -116,18 +132,24 @@ class _Resolver:
     def fail(self, number: int, kind: str, problem: str) -> UserError:
         return UserError(f"runbook {self.where} step {number} ({kind}): {problem}")
 
-    def select(self, options: dict, number: int, kind: str) -> np.ndarray:
+    def select(self, options: dict, number: int, kind: str, seen: tuple = ()) -> np.ndarray:
+        if not isinstance(options, dict):
+            raise self.fail(number, kind, f"a selection must be a mapping, got {options!r}")
         chosen = [key for key in SELECTORS if key in options]
         if len(chosen) != 1:
             raise self.fail(number, kind, f"name exactly one of {', '.join(SELECTORS)}")
         key, value = chosen[0], options[chosen[0]]
         if key == "slice":
             slices = self.data.get("slices", {})
-            if value not in slices:
+            if not isinstance(value, str) or value not in slices:
                 known = ", ".join(sorted(slices)) or "none defined"
                 raise self.fail(number, kind, f"unknown slice {value!r} (slices: {known})")
-            return self.select(slices[value], number, kind)
+            if value in seen:
+                raise self.fail(number, kind, f"slice {value!r} refers to itself")
+            return self.select(slices[value], number, kind, (*seen, value))
         if key == "all":
+            if value is not True:
+                raise self.fail(number, kind, f"all must be true, got {value!r}")
             return np.arange(self.n, dtype=np.int64)
         if key in ("range", "random"):
             if (
@@ -146,6 +168,10 @@ class _Resolver:
             if self.labels is None:
                 raise self.fail(number, kind, "selects by label, but the dataset has no labels")
             wanted = value if key == "labels" else [value]
+            if not isinstance(wanted, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in wanted
+            ):
+                raise self.fail(number, kind, f"{key} must be whole numbers, got {value!r}")
             rows = np.flatnonzero(np.isin(self.labels, wanted))
             if not len(rows):
                 raise self.fail(number, kind, f"no base vector has label {value!r}")
@@ -234,12 +260,16 @@ def resolve(
         elif kind == "replace":
             if set(options) != {"delete", "insert"}:
                 raise resolver.fail(number, kind, "needs exactly 'delete' and 'insert'")
-            steps.append(resolver.delete(options["delete"] or {}, number))
-            steps.append(resolver.insert(options["insert"] or {}, number))
+            steps.append(resolver.delete(options["delete"], number))
+            steps.append(resolver.insert(options["insert"], number))
         else:
             queries = options.get("queries", "")
             if not isinstance(queries, str) or set(options) - {"queries"}:
                 raise resolver.fail(number, kind, "takes only 'queries: NAME' (a query set)")
+            if queries and name_problem(queries):
+                raise resolver.fail(
+                    number, kind, f"query set name {queries!r} {name_problem(queries)}"
+                )
             if not resolver.active().any():
                 raise resolver.fail(number, kind, "searches an empty index; insert first")
             steps.append(Step(number, "search", np.empty(0, dtype=np.int64), queries))

@@ -140,12 +140,13 @@ def measure_runbook(job: Job) -> RunResult:
     """A streaming job: the runbook's steps, its per-step ground truth read from the cache
     that planning filled (``annbench.run.runbook_plan.prepare``)."""
     from annbench.adapters.registry import load_adapter_class
-    from annbench.datasets.runbook_truth import read_step_truth, truth_path
-    from annbench.datasets.store import dataset_hash, load_dataset
+    from annbench.datasets.runbook_truth import read_step_truth, runbook_content, truth_path
+    from annbench.datasets.store import load_dataset
     from annbench.datasets.vectors import geometry
     from annbench.run.runbook_plan import query_sets
     from annbench.run.runbooks import resolve, runbook_hash
     from annbench.run.workloads import runbook
+    from annbench.store.jobs import runbook_query_sets
 
     path = Path(job.dataset_path)
     dataset = load_dataset(path, workloads="")
@@ -154,7 +155,8 @@ def measure_runbook(job: Job) -> RunResult:
     for name, set_path in query_sets(job.runbook, path, job.dataset).items():
         sets[name] = load_dataset(set_path, workloads="").queries
     digest = runbook_hash(job.runbook)
-    truth = read_step_truth(truth_path(path, digest, job.k), dataset_hash(path), digest)
+    content = runbook_content(path, runbook_query_sets(job.runbook))
+    truth = read_step_truth(truth_path(path, digest, job.k), content, digest)
     if truth is None:
         raise UserError(f"the runbook's ground truth for {path} is missing; plan the run again")
     adapter = load_adapter_class(job.adapter_module, job.adapter_class)(

@@ -139,8 +139,9 @@ def _current_hash(data_dir: str | os.PathLike | None):
     """job -> content hash of the dataset file now present for it (None: no file found)."""
     from pathlib import Path
 
+    from annbench.datasets.runbook_truth import runbook_content
     from annbench.datasets.store import dataset_hash
-    from annbench.store.jobs import runbook_dataset_hash
+    from annbench.store.jobs import runbook_dataset_hash, runbook_digest, runbook_query_sets
 
     cache: dict[tuple, str | None] = {}
 
@@ -153,11 +154,13 @@ def _current_hash(data_dir: str | os.PathLike | None):
                 stat = path.stat()
             except OSError:
                 continue
-            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, job.workload)
+            digest = runbook_digest(job.runbook) if job.runbook else ""
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, job.workload, digest)
             if key not in cache:
                 try:
-                    if job.runbook:  # a streaming job: the dataset's content and the runbook's
-                        cache[key] = runbook_dataset_hash(dataset_hash(path), job.runbook)
+                    if job.runbook:  # a streaming job: the dataset's (and query sets') content
+                        content = runbook_content(path, runbook_query_sets(job.runbook))
+                        cache[key] = runbook_dataset_hash(content, job.runbook)
                     else:
                         cache[key] = dataset_hash(path, job.workload)
                 except UserError:  # unreadable, or the workload is gone

@@ -100,3 +100,13 @@ def runbook_dataset_hash(content_hash: str, runbook: dict[str, Any]) -> str:
     """The dataset hash of a runbook job: the dataset's content and the runbook's, so that a
     result is stale once either changes."""
     return hashlib.sha256(f"{content_hash}:runbook:{runbook_digest(runbook)}".encode()).hexdigest()
+
+
+def runbook_query_sets(runbook: dict[str, Any]) -> list[str]:
+    """The query sets a runbook's searches name (besides the dataset's own queries)."""
+    names = set()
+    for step in runbook.get("steps", []):
+        options = step.get("search") if isinstance(step, dict) else None
+        if isinstance(options, dict) and isinstance(options.get("queries"), str):
+            names.add(options["queries"])
+    return sorted(name for name in names if name)
