@@ -13,9 +13,10 @@ from annbench.datasets.store import dataset_hash, load_dataset
 from annbench.datasets.synthetic import make_synthetic
 from annbench.run import runbook_generators as generators
 from annbench.run.plan import expand, parse_experiment
-from annbench.run.runbooks import active_sets, resolve, runbook_hash
+from annbench.run.runbooks import active_sets, resolve
 from annbench.run.runner import run_sweep
 from annbench.store.frame import load_frame
+from annbench.store.jobs import runbook_digest
 
 
 def _numpy_truth(base, queries, metric, active, k):
@@ -161,7 +162,7 @@ def test_one_insert_and_one_search_match_the_static_workload(make_dataset, tmp_p
     assert a.to_dict() == b["recall"].to_dict()
     # the step's ground truth, cached beside the dataset, is the dataset's own
     cached = read_step_truth(
-        truth_path(path, runbook_hash(runbook), 10), dataset_hash(path), runbook_hash(runbook)
+        truth_path(path, runbook_digest(runbook), 10), dataset_hash(path), runbook_digest(runbook)
     )
     dataset = load_dataset(path)
     assert np.array_equal(cached[0][0], dataset.neighbors[:, :10])

@@ -237,20 +237,11 @@ def test_the_same_configuration_run_twice_is_not_significantly_different(
 ):
     for folder in ("old", "new"):
         _sweep(hard_dataset, tmp_path / folder, [40])
-    status, out, err = cli(
-        "--data-dir",
-        hard_dataset.parent,
-        "--results-dir",
-        tmp_path / "new",
-        "compare",
-        f"hnswlib@{tmp_path / 'old'}",
-        "hnswlib",
-        "--dataset",
-        "gauss",
-        "--recall",
-        "0.5",
-        "--json",
-    )
+    compare = [
+        "--data-dir", hard_dataset.parent, "--results-dir", tmp_path / "new", "compare",
+        f"hnswlib@{tmp_path / 'old'}", "hnswlib", "--dataset", "gauss", "--recall", "0.5",
+    ]  # fmt: skip
+    status, out, err = cli(*compare, "--json")
     assert status == 0, err
     document = json.loads(out)
     assert [c["name"] for c in document["chosen"]] == [f"hnswlib@{tmp_path / 'old'}", "hnswlib"]
@@ -264,19 +255,7 @@ def test_the_same_configuration_run_twice_is_not_significantly_different(
     assert 1 / 1.25 < pairs["latency"]["median_ratio"] < 1.25
     assert pairs["latency"]["beyond_margin"] is False
     assert not pairs["latency"]["significant"]
-    status, out, _ = cli(
-        "--data-dir",
-        hard_dataset.parent,
-        "--results-dir",
-        tmp_path / "new",
-        "compare",
-        f"hnswlib@{tmp_path / 'old'}",
-        "hnswlib",
-        "--dataset",
-        "gauss",
-        "--recall",
-        "0.5",
-    )
+    status, out, _ = cli(*compare)
     assert status == 0
     recall_line = next(line for line in out.splitlines() if line.strip().startswith("recall "))
     assert "not significant" in recall_line and "0 of 60 queries differ" in recall_line

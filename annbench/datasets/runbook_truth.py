@@ -121,6 +121,18 @@ def _advance(lists: _Lists, base, queries, metric: str, active: np.ndarray, k: i
     lists.active = active
 
 
+def _each_step(base, query_sets, metric: str, steps, candidates):
+    """Drive ``candidates(name, base seen, queries seen, active) -> ids`` over the search
+    steps and re-score each step's ids in float64 (the vectors turned into the metric's
+    geometry once)."""
+    base_geometry = geometry(base, metric)
+    seen = {name: geometry(queries, metric) for name, queries in query_sets.items()}
+    return [
+        refine(base, query_sets[name], candidates(name, base_geometry, seen[name], active), metric)
+        for name, active in steps
+    ]
+
+
 def step_ground_truth(
     base: np.ndarray,
     query_sets: dict[str, np.ndarray],
@@ -130,12 +142,10 @@ def step_ground_truth(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Exact top-``k`` (ids int64, distances float32; -1 / inf where fewer are active) for
     each search step, given as (query set name, boolean mask of the active points)."""
-    base_geometry = geometry(base, metric)
     depth = DEPTH_FACTOR * k
     state: dict[str, _Lists] = {}
-    out = []
-    for name, active in steps:
-        queries = geometry(query_sets[name], metric)
+
+    def incremental(name, base_geometry, queries, active):
         if name not in state:
             n_queries = len(queries)
             state[name] = _Lists(
@@ -144,10 +154,10 @@ def step_ground_truth(
                 exact=np.zeros(n_queries, dtype=np.int64),
                 complete=np.ones(n_queries, dtype=bool),
             )
-        lists = state[name]
-        _advance(lists, base_geometry, queries, metric, active, k)
-        out.append(refine(base, query_sets[name], lists.ids[:, :k], metric))
-    return out
+        _advance(state[name], base_geometry, queries, metric, active, k)
+        return state[name].ids[:, :k]
+
+    return _each_step(base, query_sets, metric, steps, incremental)
 
 
 def brute_force_steps(
@@ -158,14 +168,11 @@ def brute_force_steps(
     k: int,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The same, each step computed from scratch over its active set."""
-    base_geometry = geometry(base, metric)
-    out = []
-    for name, active in steps:
-        rows = np.flatnonzero(active)
-        queries = geometry(query_sets[name], metric)
-        _, ids = _top(base_geometry, rows, queries, metric, k)
-        out.append(refine(base, query_sets[name], ids, metric))
-    return out
+
+    def scratch(name, base_geometry, queries, active):
+        return _top(base_geometry, np.flatnonzero(active), queries, metric, k)[1]
+
+    return _each_step(base, query_sets, metric, steps, scratch)
 
 
 def runbook_content(dataset_path: str | os.PathLike, query_sets: list[str]) -> str:

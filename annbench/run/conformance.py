@@ -225,9 +225,17 @@ def _stream_search(adapter, params, base, queries, present, metric: str):
     return ids, present[positions]
 
 
-def _insert_problems(where, spec: AdapterSpec, ids, truth, inserted, params) -> list[str]:
+def _exact_problem(where, spec: AdapterSpec, ids, truth, after: str) -> list[str]:
+    """An exact adapter must still find every true neighbour after ``after``."""
     from annbench.analysis.metrics import recall_at_k
 
+    recall = recall_at_k(ids, truth, K).mean()
+    if spec.exact and recall < 1.0:
+        return [f"{where}: exact adapter with recall {recall:.3f} after {after}, not 1.000"]
+    return []
+
+
+def _insert_problems(where, spec: AdapterSpec, ids, truth, inserted, params) -> list[str]:
     problems = []
     step = "inserts" if "insert" in spec.supports else "build"
     if step == "inserts":
@@ -239,15 +247,10 @@ def _insert_problems(where, spec: AdapterSpec, ids, truth, inserted, params) -> 
                 f"{where} {params}: found {found_new:.3f} of the true neighbours inserted after "
                 f"build against {found_old:.3f} of those built; are inserted vectors searched?"
             )
-    recall = recall_at_k(ids, truth, K).mean()
-    if spec.exact and recall < 1.0:
-        problems.append(f"{where}: exact adapter with recall {recall:.3f} after {step}, not 1.000")
-    return problems
+    return problems + _exact_problem(where, spec, ids, truth, step)
 
 
 def _delete_problems(where, spec: AdapterSpec, ids, truth, deleted, params) -> list[str]:
-    from annbench.analysis.metrics import recall_at_k
-
     problems = []
     returned = np.unique(ids[np.isin(ids, deleted)])
     if len(returned):
@@ -255,7 +258,4 @@ def _delete_problems(where, spec: AdapterSpec, ids, truth, deleted, params) -> l
             f"{where} {params}: returned {len(returned)} deleted ids after delete "
             f"(first: {', '.join(map(str, returned[:5].tolist()))})"
         )
-    recall = recall_at_k(ids, truth, K).mean()
-    if spec.exact and recall < 1.0:
-        problems.append(f"{where}: exact adapter with recall {recall:.3f} after delete, not 1.000")
-    return problems
+    return problems + _exact_problem(where, spec, ids, truth, "delete")

@@ -375,27 +375,17 @@ def expand(
                 for build_point, threads, order, seed in itertools.product(
                     grid_points(build), experiment.build_threads, experiment.orders, seeds
                 ):
-                    job = Job(
-                        dataset=info["name"],
-                        dataset_path=str(Path(path).resolve()),
-                        dataset_hash=digest,
-                        metric=info["metric"],
-                        adapter=spec.name,
-                        adapter_module=str(spec.module_path),
-                        adapter_class=spec.class_name,
-                        adapter_version=spec.library_version(),
-                        build_params=build_point,
-                        query_params=grid_points(grid),
-                        k=experiment.k,
-                        seed=seed,
+                    job = _job(
+                        experiment,
+                        info,
+                        path,
+                        digest,
+                        spec,
+                        build_point,
+                        grid,
+                        threads,
+                        seed,
                         insertion_order=order,
-                        repeats=experiment.repeats,
-                        warmup=experiment.warmup,
-                        timeout_s=experiment.timeout,
-                        build_threads=threads,
-                        search_threads=experiment.search_threads,
-                        modes=experiment.modes,
-                        exact=spec.exact,
                         workload=workload,
                         strategy="" if strategy == "native" else strategy,
                         skipped=skipped,
@@ -406,6 +396,44 @@ def expand(
     return list(jobs.values())
 
 
+def _job(
+    experiment: Experiment,
+    info: dict,
+    path,
+    digest: str,
+    spec,
+    build_point: dict,
+    query_grid: dict,
+    threads: int | None,
+    seed: int,
+    **workload_fields: Any,
+) -> Job:
+    """One Job of ``spec`` at one build point on one dataset; ``workload_fields`` are the
+    workload's own (order, workload, strategy, skipped, runbook)."""
+    return Job(
+        dataset=info["name"],
+        dataset_path=str(Path(path).resolve()),
+        dataset_hash=digest,
+        metric=info["metric"],
+        adapter=spec.name,
+        adapter_module=str(spec.module_path),
+        adapter_class=spec.class_name,
+        adapter_version=spec.library_version(),
+        build_params=build_point,
+        query_params=grid_points(query_grid),
+        k=experiment.k,
+        seed=seed,
+        repeats=experiment.repeats,
+        warmup=experiment.warmup,
+        timeout_s=experiment.timeout,
+        build_threads=threads,
+        search_threads=experiment.search_threads,
+        modes=experiment.modes,
+        exact=spec.exact,
+        **workload_fields,
+    )
+
+
 def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> list[Job]:
     """One job per (runbook, adapter, build point, build threads, seed) on this dataset; an
     adapter that cannot insert or delete as the runbook needs is recorded as skipped."""
@@ -414,11 +442,11 @@ def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> lis
 
     if not experiment.runbooks:
         return []
-    labels = load_dataset(path, workloads="").labels
+    dataset = load_dataset(path, workloads="")
     jobs = []
     for entry in experiment.runbooks:
-        data = runbook_data(entry, info["n_base"], labels)
-        workload, digest, needs = prepare(data, str(path), info["name"], experiment.k)
+        data = runbook_data(entry, info["n_base"], dataset.labels)
+        workload, digest, needs = prepare(data, dataset, str(path), info["name"], experiment.k)
         for spec, build, query, seeds, _ in chosen:
             missing = [need for need in needs if need not in spec.supports]
             skipped = (
@@ -431,26 +459,16 @@ def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> lis
                 grid_points(build), experiment.build_threads, seeds
             ):
                 jobs.append(
-                    Job(
-                        dataset=info["name"],
-                        dataset_path=str(Path(path).resolve()),
-                        dataset_hash=digest,
-                        metric=info["metric"],
-                        adapter=spec.name,
-                        adapter_module=str(spec.module_path),
-                        adapter_class=spec.class_name,
-                        adapter_version=spec.library_version(),
-                        build_params=build_point,
-                        query_params=grid_points(query),
-                        k=experiment.k,
-                        seed=seed,
-                        repeats=experiment.repeats,
-                        warmup=experiment.warmup,
-                        timeout_s=experiment.timeout,
-                        build_threads=threads,
-                        search_threads=experiment.search_threads,
-                        modes=experiment.modes,
-                        exact=spec.exact,
+                    _job(
+                        experiment,
+                        info,
+                        path,
+                        digest,
+                        spec,
+                        build_point,
+                        query,
+                        threads,
+                        seed,
                         workload=workload,
                         skipped=skipped,
                         runbook=data,

@@ -17,8 +17,8 @@ from typing import Any
 
 from annbench.errors import UserError
 from annbench.run import runbook_generators as generators
-from annbench.run.runbooks import active_sets, check_shape, read_runbook, resolve, runbook_hash
-from annbench.store.jobs import runbook_dataset_hash, runbook_query_sets
+from annbench.run.runbooks import active_sets, check_shape, read_runbook, resolve
+from annbench.store.jobs import runbook_dataset_hash, runbook_digest
 
 BUILDERS = {
     "grow-only": generators.grow_only,
@@ -61,7 +61,9 @@ def runbook_data(entry: Any, n: int, labels) -> dict[str, Any]:
     if isinstance(entry, str):
         return read_runbook(entry)
     if "generator" not in entry:
-        return check_shape({"name": f"inline-{runbook_hash(entry)[:8]}", **entry}, "inline runbook")
+        return check_shape(
+            {"name": f"inline-{runbook_digest(entry)[:8]}", **entry}, "inline runbook"
+        )
     params = {key: value for key, value in entry.items() if key != "generator"}
     builder = BUILDERS[entry["generator"]]
     try:
@@ -99,11 +101,11 @@ def query_sets(data: dict[str, Any], dataset_path: Path, name: str) -> dict[str,
 
 
 def prepare(
-    data: dict[str, Any], dataset_path: str, name: str, k: int
+    data: dict[str, Any], dataset, dataset_path: str, name: str, k: int
 ) -> tuple[str, str, list[str]]:
-    """Check the runbook against the dataset and make sure its per-step ground truth is
-    cached; return (workload name, dataset+runbook hash, what the runbook needs of an
-    adapter: "insert" beyond its first step, "delete")."""
+    """Check the runbook against ``dataset`` (loaded from ``dataset_path``) and make sure its
+    per-step ground truth is cached; return (workload name, dataset+runbook hash, what the
+    runbook needs of an adapter: "insert" beyond its first step, "delete")."""
     from annbench.datasets.runbook_truth import (
         read_step_truth,
         runbook_content,
@@ -114,17 +116,15 @@ def prepare(
     from annbench.datasets.store import load_dataset
 
     path = Path(dataset_path)
-    dataset = load_dataset(path, workloads="")
     steps = resolve(
         data, len(dataset.base), labels=dataset.labels, lid=dataset.lid, where=data["name"]
     )
-    sets = {"": dataset.queries}
-    for wanted, set_path in query_sets(data, path, name).items():
-        sets[wanted] = load_dataset(set_path, workloads="").queries
-    query_sets(data, path, name)  # checked: each named set exists and comes from this dataset
-    content, digest = runbook_content(path, runbook_query_sets(data)), runbook_hash(data)
+    named = query_sets(data, path, name)  # each named set exists and comes from this dataset
+    content, digest = runbook_content(path, sorted(named)), runbook_digest(data)
     cache = truth_path(path, digest, k)
     if read_step_truth(cache, content, digest) is None:
+        sets = {"": dataset.queries}
+        sets.update({q: load_dataset(f, workloads="").queries for q, f in named.items()})
         searches = [(step.queries, mask) for step, mask in active_sets(steps, len(dataset.base))]
         truth = step_ground_truth(dataset.base, sets, dataset.metric, searches, k)
         write_step_truth(cache, truth, content, digest)

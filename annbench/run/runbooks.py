@@ -35,7 +35,6 @@ import numpy as np
 from annbench.errors import UserError
 from annbench.errors.names import name_problem
 from annbench.run.orders import ORDERS, insertion_order
-from annbench.store.jobs import runbook_digest
 
 KINDS = ("insert", "delete", "search", "replace")
 SELECTORS = ("range", "random", "slice", "label", "labels", "all", "oldest")
@@ -112,11 +111,6 @@ def check_shape(data: dict[str, Any], where: str) -> dict[str, Any]:
         if options is not None and not isinstance(options, dict):
             raise UserError(f"runbook {where} step {number}: options must be a mapping")
     return data
-
-
-def runbook_hash(data: dict[str, Any]) -> str:
-    """Content hash of a runbook (its name aside): what keys its cached ground truth."""
-    return runbook_digest(data)
 
 
 class _Resolver:

@@ -144,9 +144,9 @@ def measure_runbook(job: Job) -> RunResult:
     from annbench.datasets.store import load_dataset
     from annbench.datasets.vectors import geometry
     from annbench.run.runbook_plan import query_sets
-    from annbench.run.runbooks import resolve, runbook_hash
+    from annbench.run.runbooks import resolve
     from annbench.run.workloads import runbook
-    from annbench.store.jobs import runbook_query_sets
+    from annbench.store.jobs import runbook_digest, runbook_query_sets
 
     path = Path(job.dataset_path)
     dataset = load_dataset(path, workloads="")
@@ -154,7 +154,7 @@ def measure_runbook(job: Job) -> RunResult:
     sets = {"": dataset.queries}
     for name, set_path in query_sets(job.runbook, path, job.dataset).items():
         sets[name] = load_dataset(set_path, workloads="").queries
-    digest = runbook_hash(job.runbook)
+    digest = runbook_digest(job.runbook)
     content = runbook_content(path, runbook_query_sets(job.runbook))
     truth = read_step_truth(truth_path(path, digest, job.k), content, digest)
     if truth is None:

@@ -35,6 +35,14 @@ def hnsw_adapters(
     ]
 
 
+def installed(methods: list[dict]) -> list[dict]:
+    """The study methods whose library is installed here (the others are left out)."""
+    from annbench.adapters.registry import discover
+
+    registry = discover()
+    return [m for m in methods if registry[m["name"]].library_version() != "not installed"]
+
+
 def run_study(
     experiment: Experiment,
     data_dir: str | os.PathLike,

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from annbench.run.plan import Experiment
+from annbench.studies.common import installed
 
 STUDY_SELECTIVITIES = (0.5, 0.1, 0.01)
 STUDY_CORRELATIONS = ("positive", "none", "negative")
@@ -24,8 +25,6 @@ REFERENCE = {
 def filtered_adapters(n_base: int) -> list[dict]:
     """The study's methods at fixed build parameters, each with a short query sweep; the
     libraries that are not installed here are left out."""
-    from annbench.adapters.registry import discover
-
     hnsw = {"M": [16], "ef_construction": [128]}
     nlist = max(1, int(round(math.sqrt(n_base))))
     methods = [
@@ -45,8 +44,7 @@ def filtered_adapters(n_base: int) -> list[dict]:
             "overfetch": [1.0, 4.0, 16.0],
         },
     ]
-    registry = discover()
-    return [m for m in methods if registry[m["name"]].library_version() != "not installed"]
+    return installed(methods)
 
 
 def filtered_experiment(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from annbench.run.plan import Experiment
+from annbench.studies.common import installed
 
 STEPS = 10
 WINDOW = 4
@@ -23,8 +24,6 @@ REFERENCE = {
 def streaming_adapters(n_base: int) -> list[dict]:
     """The study's methods at fixed build parameters (single-threaded builds), each with a
     short query sweep; libraries not installed here are left out."""
-    from annbench.adapters.registry import discover
-
     nlist = max(1, int(round(math.sqrt(n_base / STEPS * WINDOW))))
     methods = [
         {"name": "hnswlib", "build": {"M": [16], "ef_construction": [128]},
@@ -35,8 +34,7 @@ def streaming_adapters(n_base: int) -> list[dict]:
         {"name": "pgvector", "build": {"m": [16], "ef_construction": [64]},
          "query": {"ef_search": [10, 40, 160]}},
     ]  # fmt: skip
-    registry = discover()
-    return [m for m in methods if registry[m["name"]].library_version() != "not installed"]
+    return installed(methods)
 
 
 def streaming_runbooks(
