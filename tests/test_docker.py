@@ -6,6 +6,7 @@ fail instead, so a broken set-up cannot pass silently.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -186,7 +187,7 @@ def test_a_container_dies_and_is_removed_with_annbench(
     seconds no container of the sweep is left."""
     import yaml
 
-    from annbench.run.executors.docker import LABEL
+    from annbench.run.executors.docker import LABEL, OWNER_LABEL, owner
 
     spec = tmp_path / "spec.yml"
     spec.write_text(
@@ -204,17 +205,47 @@ def test_a_container_dies_and_is_removed_with_annbench(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    mine = f"{OWNER_LABEL}={owner(proc.pid)}"
 
-    def ours():
-        return engine.containers.list(all=True, filters={"label": LABEL})
+    def ours(**status):
+        return engine.containers.list(all=True, filters={"label": [LABEL, mine], **status})
 
+    # killed only once they run: a kill between create and start is the orphan case below
     deadline = time.monotonic() + 60
-    while len(ours()) < parallel and time.monotonic() < deadline:
+    while len(ours(status="running")) < parallel and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(ours()) == parallel, "the containers never started"
+    assert len(ours(status="running")) == parallel, "the containers never started"
     os.killpg(proc.pid, how)
     proc.wait(timeout=30)
     deadline = time.monotonic() + 15
     while ours() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not ours()
+
+
+def test_a_container_whose_owner_died_before_starting_it_is_removed_by_the_next_job(
+    engine, test_images
+):
+    """annbench killed between create and start leaves a created container with no process;
+    the next docker job removes it, and leaves one whose owner still runs."""
+    from annbench.run.executors.docker import LABEL, OWNER_LABEL, owner, remove_orphans
+    from annbench.run.executors.images import image_tag
+
+    gone = subprocess.Popen(["sleep", "30"])
+    dead_owner = owner(gone.pid)
+    gone.kill()
+    gone.wait()
+    image = image_tag("sleepy")
+    orphan = engine.containers.create(
+        image, ["true"], labels={LABEL: "orphan", OWNER_LABEL: dead_owner}
+    )
+    alive = engine.containers.create(image, ["true"], labels={LABEL: "alive", OWNER_LABEL: owner()})
+    try:
+        removed = remove_orphans(engine)
+        ids = {c.id for c in engine.containers.list(all=True, filters={"label": LABEL})}
+        assert orphan.id in removed and orphan.id not in ids
+        assert alive.id not in removed and alive.id in ids
+    finally:
+        for container in (orphan, alive):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)

@@ -9,6 +9,11 @@ brings back its output, whose last line is the guard's exit status. The containe
 with auto-remove, so once the guard exits it is gone; on a timeout, SIGTERM or Ctrl-C annbench
 removes it at once. A job killed by the out-of-memory killer at the container's limit is
 recorded as such.
+
+One window is left: annbench killed outright between creating a container and starting it
+leaves a created container that never runs (no process, but an orphan). Every container is
+labelled with its owner (host, pid, process start time), and each docker job first removes
+the containers whose owner on this host is gone.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ RESULTS_MOUNT = "/annbench/results"
 ADAPTERS_ROOT = "/opt/annbench/algorithms"
 CODE_MOUNT = "/opt/annbench/live"
 LABEL = "annbench.run"
+OWNER_LABEL = "annbench.owner"
 OUTPUT_LINES = 50
 
 
@@ -67,6 +73,7 @@ def run(
     from annbench.run.executors.images import adapter_image, client
 
     engine = client()
+    remove_orphans(engine)
     image = adapter_image(engine, job.adapter)
     results_dir = Path(results_dir).resolve()
     staged = staging_path(results_dir, job)
@@ -98,7 +105,7 @@ def run(
         stdin_open=True,  # and, not detached, StdinOnce: the engine closes the guard's stdin
         detach=False,  # when annbench's attached connection closes
         user=f"{os.getuid()}:{os.getgid()}",
-        labels={LABEL: job.run_id},
+        labels={LABEL: job.run_id, OWNER_LABEL: owner()},
         environment={"ANNBENCH_IMAGE_ID": image.id, "HOME": "/tmp", "PYTHONPATH": CODE_MOUNT},
         volumes=[bind["bind"] for bind in binds.values()],
         host_config=engine.api.create_host_config(
@@ -182,6 +189,44 @@ class _Output:
                 with contextlib.suppress(ValueError):
                     return int(line[len(guard.EXIT_LINE) :])
         return None
+
+
+def owner(pid: int | None = None) -> str:
+    """Who started a container: this host, a pid and that process's start time (pids recur)."""
+    import socket
+
+    import psutil
+
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}/{pid}/{psutil.Process(pid).create_time():.2f}"
+
+
+def _owner_alive(label: str) -> bool:
+    """Whether the process named by an owner label still runs; one on another host is taken
+    to be alive (it is not ours to judge)."""
+    import socket
+
+    import psutil
+
+    host, _, rest = label.partition("/")
+    pid, _, started = rest.partition("/")
+    if host != socket.gethostname():
+        return True
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
+    except (ValueError, psutil.Error):
+        return False
+
+
+def remove_orphans(engine) -> list[str]:
+    """Remove annbench's containers whose owner process on this host is gone; their ids."""
+    removed = []
+    for container in engine.containers.list(all=True, filters={"label": LABEL}):
+        label = container.labels.get(OWNER_LABEL)
+        if label is not None and not _owner_alive(label):
+            _remove(container)
+            removed.append(container.id)
+    return removed
 
 
 def _remove(container) -> None:
