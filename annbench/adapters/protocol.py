@@ -16,6 +16,12 @@ runbook is ``build`` (so an index that trains, like IVF, trains on the first bat
 ones call ``insert``. Before ``build`` the worker sets ``capacity``, the most vectors that
 will ever have been inserted over the runbook, for libraries that preallocate.
 
+Concurrent clients (clients workloads): the spec file declares how clients reach the index,
+``clients: process`` (forked after the build, sharing an in-process index copy-on-write;
+each opens its own connection in ``client()`` where the index lives in a server) or
+``clients: thread`` (threads of the worker: the library must release the GIL and allow
+concurrent searches). An adapter that declares neither cannot serve clients.
+
 An adapter returns, for each query, ``k`` original ids and the library's own distances, nearest
 first, padded with -1 ids when it finds fewer than ``k``. Distances must ascend (smaller is
 closer): a library that scores by similarity returns it negated. The harness recomputes true
@@ -94,6 +100,14 @@ class Adapter:
         """Remove ``ids`` (all currently present); afterwards ``search`` (and
         ``filtered_search``) must never return them. Declare it: ``supports: [delete]``."""
         raise NotImplementedError
+
+    def client(self) -> Adapter:
+        """The handle one concurrent client searches through (clients workloads). Called in
+        the client itself: a process forked after the build (declared ``clients: process``)
+        or a thread (``clients: thread``). The default shares this adapter: right for an
+        in-process index; an adapter talking to a server opens a connection of its own here,
+        with the current query parameters."""
+        return self
 
     def memory_bytes(self) -> int | None:
         """The index's own size as the library reports it, when it does."""

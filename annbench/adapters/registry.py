@@ -37,10 +37,15 @@ SPEC_KEYS = {
     "params",
     "filters",
     "supports",
+    "clients",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
 OPERATIONS = ("insert", "delete")  # what ``supports`` may list: Adapter.insert, Adapter.delete
+# how concurrent clients reach the built index: forked processes sharing it copy-on-write (or
+# each with its own connection to one server), or threads of the worker (a library that
+# releases the GIL while it searches)
+CLIENT_MODES = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class AdapterSpec:
     filters: tuple[str, ...] = ()
     # streaming operations the adapter implements (Adapter.insert, Adapter.delete)
     supports: tuple[str, ...] = ()
+    # how concurrent clients run (CLIENT_MODES); "" = the adapter cannot serve clients
+    clients: str = ""
 
     def rule(self, name: str, section: str) -> ParamRule:
         """What parameter ``name`` of ``section`` (build | query) accepts: the spec's
@@ -186,7 +193,18 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         param_rules=rules,
         filters=_filters(raw.get("filters"), spec_file),
         supports=_supports(raw.get("supports"), spec_file),
+        clients=_client_mode(raw.get("clients"), spec_file),
     )
+
+
+def _client_mode(raw: Any, where: Path) -> str:
+    if raw is None:
+        return ""
+    if raw not in CLIENT_MODES:
+        raise UserError(
+            f"{where}: 'clients' must be one of {', '.join(CLIENT_MODES)}, got {raw!r}"
+        )
+    return raw
 
 
 def _filters(raw: Any, where: Path) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ An experiment names datasets, adapters (optionally overriding grid values) and k
     build_threads: [1, 2]   # an axis of builds (default null: the library's own choice)
     search_threads: [1, 2]  # per build, every query point is measured with each
     modes: [batch, single]  # batch: all queries in one call; single: one call per query
+    clients: [1, 2, 4]  # concurrent clients instead of the sweep's modes (docs/CONCURRENCY.md)
+    duration: 10        # seconds per client level, after client_warmup (default 1) seconds
     adapters:
       - faiss-flat
       - name: hnswlib
@@ -55,6 +57,9 @@ EXPERIMENT_KEYS = {
     "search_threads",
     "modes",
     "runbooks",
+    "clients",
+    "duration",
+    "client_warmup",
 }
 MODES = ("batch", "single")
 ADAPTER_KEYS = {"name", "build", "query", "seeds", "strategy", "overfetch"}
@@ -92,6 +97,10 @@ class Experiment:
     modes: list[str] = field(default_factory=lambda: ["batch"])
     # streaming runbooks run on every dataset (files or {generator: NAME, ...}); none: static
     runbooks: list[Any] = field(default_factory=list)
+    # concurrent clients: the levels, and the seconds each is measured for (after a warmup)
+    clients: list[int] = field(default_factory=list)
+    duration: float = 10.0
+    client_warmup: float = 1.0
 
 
 def default_experiment_path() -> Path:
@@ -144,7 +153,34 @@ def parse_experiment(raw: Any, where: str = "experiment", warn: Warn | None = No
         search_threads=_thread_counts(merged["search_threads"], "search_threads", where, warn),
         modes=modes,
         runbooks=check_entries(merged["runbooks"], where) if "runbooks" in merged else [],
+        clients=_client_levels(merged.get("clients"), where, warn),
+        duration=_seconds(merged.get("duration", 10.0), "duration", where, positive=True),
+        client_warmup=_seconds(merged.get("client_warmup", 1.0), "client_warmup", where),
     )
+
+
+def _client_levels(value: Any, where: str, warn: Warn | None) -> list[int]:
+    def level(item: Any, place: str) -> int:
+        if type(item) is not int or item < 1:  # bool is no count
+            raise UserError(f"{place} takes client counts >= 1, got {item!r}")
+        return item
+
+    return [] if value is None else _listed(value, "clients", where, warn, level)
+
+
+def _seconds(value: Any, key: str, where: str, *, positive: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise UserError(
+            f"{where}: '{key}' must be a finite number of seconds {bound}, got {value!r}"
+        )
+    return float(value)
 
 
 def parse_datasets(value: Any, where: str, warn: Warn | None = None) -> list[str]:
@@ -329,6 +365,12 @@ def expand(
             known = ", ".join(sorted(registry))
             raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
         spec = registry[entry["name"]]
+        if experiment.clients and not spec.clients:
+            raise UserError(
+                f"adapter {spec.name} declares no client mode, so it cannot serve concurrent "
+                f"clients; add 'clients: process' or 'clients: thread' to {spec.folder}/spec.yml "
+                "or leave it out of this experiment"
+            )
         build = _override(spec, entry["build"], "build", warn)
         query = _override(spec, entry["query"], "query", warn)
         chosen.append((spec, build, query, entry.get("seeds", experiment.seeds), entry))
@@ -358,6 +400,20 @@ def expand(
             info = dataset_info(path)
         if experiment.runbooks and experiment.workloads.get(name, [""]) == [""]:
             workloads = []  # a streaming experiment: its runbooks alone, no static sweep
+        if experiment.clients and workloads != [""] and not experiment.runbooks:
+            raise UserError(
+                f"{name}: clients measure the plain query sweep, not filter workloads; "
+                "name the dataset without a workload in a clients experiment"
+            )
+        clients = (
+            {
+                "clients": experiment.clients,
+                "duration_s": experiment.duration,
+                "client_warmup_s": experiment.client_warmup,
+            }
+            if experiment.clients
+            else {}
+        )
         for workload in workloads:
             digest = names[info["name"]] if not workload else digest_of(path, workload)
             for spec, build, query, seeds, entry in chosen:
@@ -389,6 +445,7 @@ def expand(
                         workload=workload,
                         strategy="" if strategy == "native" else strategy,
                         skipped=skipped,
+                        **({**clients, "client_mode": spec.clients} if clients else {}),
                     )
                     jobs.setdefault(job.run_id, job)
         for job in _runbook_jobs(experiment, chosen, info, path):

@@ -84,7 +84,7 @@ def measure(job: Job) -> RunResult:
     from annbench.datasets.groundtruth import normalized
     from annbench.datasets.store import load_dataset
     from annbench.run.orders import insertion_order
-    from annbench.run.workloads import filtered, static
+    from annbench.run.workloads import clients, filtered, static
 
     if job.runbook:
         return measure_runbook(job)
@@ -122,7 +122,15 @@ def measure(job: Job) -> RunResult:
         ground_truth_ids=truth[0][:, : job.k],
         ground_truth_distances=truth[1][:, : job.k],
     )
-    if workload is None:
+    if job.clients:
+        result.workload_info = {
+            "clients": job.clients,
+            "client_mode": job.client_mode,
+            "duration_s": job.duration_s,
+            "qps": clients.QPS_DEFINITION,
+        }
+        result.points = clients.sweep(adapter, dataset, queries, job)
+    elif workload is None:
         result.points = static.sweep(adapter, dataset, queries, job)
     else:
         result.workload_info = {"filter": workload.filters.kind, **workload.info}

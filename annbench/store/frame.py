@@ -51,6 +51,13 @@ COLUMNS = [
     "alpha_median",
     "step",
     "active",
+    "clients",
+    "client_mode",
+    "duration_s",
+    "completed",
+    "coverage",
+    "ceiling_qps",
+    "harness_bound",
     "status",
     "error",
     "recall",
@@ -198,6 +205,25 @@ def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
+HARNESS_BOUND_SHARE = 0.5  # a point above this share of the no-op ceiling is harness-bound
+
+
+def _clients_columns(job, point, n_queries: int) -> dict[str, Any]:
+    """A clients point's level and what its QPS means beside the harness's own ceiling."""
+    if point.clients is None:
+        return {"clients": None}
+    qps = point.completed / (point.search_times_ns[0] / 1e9)
+    return {
+        "clients": point.clients,
+        "client_mode": job.client_mode,
+        "duration_s": job.duration_s,
+        "completed": point.completed,
+        "coverage": point.answered / n_queries,
+        "ceiling_qps": point.ceiling_qps,
+        "harness_bound": bool(qps > HARNESS_BOUND_SHARE * point.ceiling_qps),
+    }
+
+
 def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str, Any]]:
     job = result.job
     info = result.workload_info
@@ -254,12 +280,15 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
             "recall": float(recalls.mean()),
             "recall_tolerant": float(tolerant.mean()),
             **recall_distribution(recalls),
-            **timing_summary(point.search_times_ns, n_queries),
+            **timing_summary(
+                point.search_times_ns, n_queries if point.clients is None else point.completed
+            ),
             **latency_summary(point.latencies_ns),
             "search_time_s": float(np.median(point.search_times_ns)) / 1e9,
             "n_queries": n_queries,
             "step": point.step,
             "active": active.get(point.step),
+            **_clients_columns(job, point, n_queries),
         }
         if per_query:
             row["recall_per_query"] = recalls

@@ -49,6 +49,12 @@ class Job:
     # a streaming runbook (annbench.run.runbooks' plain data); its content is in the
     # dataset hash, so it needs no place of its own in the identity
     runbook: dict[str, Any] = field(default_factory=dict)
+    # concurrent clients: the levels (client counts), each measured for ``duration_s`` after
+    # ``client_warmup_s``, through the adapter's declared client mode (process | thread)
+    clients: list[int] = field(default_factory=list)
+    duration_s: float = 10.0
+    client_warmup_s: float = 1.0
+    client_mode: str = ""
 
     @property
     def run_id(self) -> str:
@@ -71,6 +77,13 @@ class Job:
         identity.update(
             {key: getattr(self, key) for key in ("workload", "strategy") if getattr(self, key)}
         )
+        if self.clients:
+            identity["clients"] = {
+                "levels": self.clients,
+                "duration_s": self.duration_s,
+                "warmup_s": self.client_warmup_s,
+                "mode": self.client_mode,
+            }
         text = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

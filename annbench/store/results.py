@@ -14,6 +14,13 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
   ``ids`` and ``distances`` (as the adapter returned them), ``true_distances`` (recomputed by
   the worker) and ``search_times_ns`` (one per measured repeat); in a runbook, attr ``step``
   and the step's own ground truth ``truth_ids`` / ``truth_distances``;
+- a clients point (``mode`` = clients): attrs ``clients`` (the level), ``completed`` (queries
+  completed in the level's window; ``search_times_ns`` then holds one wall time, from the
+  common start to the last client's end), ``answered`` (distinct queries answered in the
+  window; ``ids`` holds every query's first answer, the rest answered after the window),
+  ``client_completed`` (JSON, per client) and ``ceiling_qps`` (the harness's no-op ceiling at
+  that level, measured in the same job); ``latencies_ns`` holds every completed query's
+  latency, all clients pooled;
 - a runbook: attribute ``steps`` (JSON, one record per step: kind, points, active, seconds,
   resident memory after it).
 
@@ -48,7 +55,7 @@ MEASURES = (
     "peak_rss_bytes",
     "container_peak_bytes",
 )
-SCHEMA_VERSION = 2  # 2: points carry mode, search_threads and single-query latencies
+SCHEMA_VERSION = 3  # 2: points carry mode, search_threads, latencies; 3: clients points
 SUFFIX = ".h5"
 FAILED_RERUN = ".failed.h5"  # a failed rerun beside a good result (never replaces it)
 PARTIAL = ".partial"
@@ -70,6 +77,17 @@ class SweepPoint:
     step: int | None = None
     truth_ids: np.ndarray | None = None
     truth_distances: np.ndarray | None = None
+    # a clients point: its level, the queries completed within the level's window (those
+    # ``search_times_ns``'s one wall time covers), the distinct queries answered in it, the
+    # completions per client and the harness's no-op ceiling (QPS) at the same level
+    clients: int | None = None
+    completed: int | None = None
+    answered: int | None = None
+    client_completed: list[int] | None = None
+    ceiling_qps: float | None = None
+
+
+CLIENT_ATTRS = ("clients", "completed", "answered", "ceiling_qps")
 
 
 @dataclass
@@ -232,6 +250,10 @@ def _write_arrays(f, result: RunResult) -> None:
             group.attrs["step"] = point.step
             group.create_dataset("truth_ids", data=np.asarray(point.truth_ids, np.int64))
             group.create_dataset("truth_distances", data=np.asarray(point.truth_distances))
+        if point.clients is not None:
+            for name in CLIENT_ATTRS:
+                group.attrs[name] = getattr(point, name)
+            group.attrs["client_completed"] = json.dumps(point.client_completed)
 
 
 def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
@@ -319,10 +341,18 @@ def read_result(path: str | os.PathLike) -> RunResult:
                     truth_distances=(
                         group["truth_distances"][:] if "truth_distances" in group else None
                     ),
+                    **_client_fields(group.attrs),
                 )
             )
         result.steps = json.loads(attrs.get("steps", "[]"))
     return result
+
+
+def _client_fields(attrs) -> dict[str, Any]:
+    if "clients" not in attrs:
+        return {}
+    fields = {name: attrs[name].item() for name in CLIENT_ATTRS}
+    return {**fields, "client_completed": json.loads(attrs["client_completed"])}
 
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:

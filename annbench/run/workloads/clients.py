@@ -1,0 +1,364 @@
+"""The clients workload: N concurrent clients, each issuing single queries in a loop for a fixed
+time, at every level of the job's client counts; the harness's own ceiling beside each level.
+
+QPS at a level = queries completed in the level's window / wall time from the common start to
+the last client's end (the end of its last query: a query started before the deadline counts,
+and may finish after it). Every completed query's latency is kept, all clients pooled. Client
+``c`` of ``N`` starts at a seeded offset of the query set plus ``c * n / N`` and walks it in
+order, wrapping around. Each query's first answer is kept; queries that no client reached in
+the window are answered after it, untimed, so recall covers the whole query set and equals the
+single-mode recall of a deterministic adapter.
+
+How clients run is the adapter's declaration (``clients:`` in its spec): ``process``, forked
+after the build (an in-process index is shared copy-on-write; an adapter whose index lives in a
+server opens its own connection in ``Adapter.client()``); ``thread``, threads of the worker
+(libraries that release the GIL). Either way every client warms up for the job's warmup
+seconds, then all start together. The ceiling is a no-op answerer (fixed ids, at once) run the
+same way at the same level: the most this harness can measure here.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import ctypes
+import os
+import pickle
+import select
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from annbench.errors import AdapterError, one_line
+from annbench.run.threads import thread_limit
+from annbench.run.workloads.answers import checked_output
+from annbench.store.jobs import Job
+from annbench.store.results import SweepPoint
+
+CEILING_S = 2.0  # the no-op ceiling's window (at most the job's duration): it settles fast
+READY_GRACE_S = 60.0  # beyond the warmup, how long clients may take to get ready
+QPS_DEFINITION = (
+    "queries completed in the level's window / wall time from the common start to the last "
+    "client's end; latencies pooled over clients"
+)
+
+
+@dataclass
+class ClientRecord:
+    """What one client measured: every completed query's latency, the answers of its first
+    lap (one per query row, rows ``offset``, ``offset + 1``, ...) and when its last query
+    ended."""
+
+    latencies_ns: np.ndarray
+    offset: int
+    ids: np.ndarray
+    distances: np.ndarray
+    end_ns: int
+
+
+@dataclass
+class Level:
+    """One level measured: the wall time, the clients' records, the start."""
+
+    wall_ns: int
+    records: list[ClientRecord]
+
+    @property
+    def completed(self) -> int:
+        return sum(len(record.latencies_ns) for record in self.records)
+
+    @property
+    def qps(self) -> float:
+        return self.completed / (self.wall_ns / 1e9)
+
+
+class NoOp:
+    """The ceiling's answerer: the same fixed ids for every query, at once."""
+
+    def __init__(self, k: int) -> None:
+        self.answer = (np.arange(k, dtype=np.int64)[None, :], np.zeros((1, k), np.float32))
+
+    def search(self, queries: np.ndarray, k: int):
+        return self.answer
+
+    def client(self) -> NoOp:
+        return self
+
+
+def sweep(adapter, dataset, queries: np.ndarray, job: Job) -> list[SweepPoint]:
+    """Measure ``adapter`` (built) at every query point of ``job`` and every client level."""
+    from annbench.datasets.groundtruth import exact_distances
+
+    ceilings: dict[int, float] = {}
+    points = []
+    for params in job.query_params:
+        adapter.set_query_params(**params)
+        adapter.search_threads = 1  # each client is one sequential stream of single queries
+        for clients in job.clients:
+            offsets = client_offsets(len(queries), clients, job.seed)
+            with thread_limit(1):
+                level = run_level(
+                    adapter,
+                    queries,
+                    job.k,
+                    offsets,
+                    job.client_warmup_s,
+                    job.duration_s,
+                    job.client_mode,
+                )
+                if clients not in ceilings:
+                    ceiling = run_level(
+                        NoOp(job.k),
+                        queries,
+                        job.k,
+                        offsets,
+                        min(job.client_warmup_s, 1.0),
+                        min(job.duration_s, CEILING_S),
+                        job.client_mode,
+                    )
+                    ceilings[clients] = ceiling.qps
+                ids, distances, answered = first_answers(adapter, queries, job.k, level)
+            ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
+            true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
+            points.append(
+                SweepPoint(
+                    params,
+                    ids,
+                    distances,
+                    true_distances,
+                    [level.wall_ns],
+                    mode="clients",
+                    search_threads=1,
+                    latencies_ns=np.concatenate([r.latencies_ns for r in level.records]),
+                    clients=clients,
+                    completed=level.completed,
+                    answered=answered,
+                    client_completed=[len(r.latencies_ns) for r in level.records],
+                    ceiling_qps=ceilings[clients],
+                )
+            )
+    return points
+
+
+def client_offsets(n_queries: int, clients: int, seed: int) -> list[int]:
+    """Where each client starts in the query set: a seeded offset, then evenly apart."""
+    first = int(np.random.default_rng([seed, clients]).integers(n_queries))
+    return [(first + c * n_queries // clients) % n_queries for c in range(clients)]
+
+
+def first_answers(adapter, queries: np.ndarray, k: int, level: Level):
+    """Each query's first answer within the window (clients in order); queries no client
+    reached are answered now, untimed. Returns (ids, distances, answered in the window)."""
+    n = len(queries)
+    ids = np.full((n, k), -1, dtype=np.int64)
+    distances = np.zeros((n, k), dtype=np.float32)
+    seen = np.zeros(n, dtype=bool)
+    for record in level.records:
+        rows = (record.offset + np.arange(len(record.ids))) % n
+        fresh = ~seen[rows]
+        ids[rows[fresh]], distances[rows[fresh]] = record.ids[fresh], record.distances[fresh]
+        seen[rows] = True
+    answered = int(seen.sum())
+    missing = np.flatnonzero(~seen)
+    if len(missing):
+        found, found_distances = adapter.search(np.ascontiguousarray(queries[missing]), k)
+        ids[missing], distances[missing] = found, found_distances
+    return ids, distances, answered
+
+
+def run_level(
+    adapter,
+    queries: np.ndarray,
+    k: int,
+    offsets: list[int],
+    warmup_s: float,
+    duration_s: float,
+    mode: str,
+) -> Level:
+    """One level: ``len(offsets)`` clients through ``adapter.client()``, in processes or
+    threads, warmed up, started together, stopped after ``duration_s``."""
+    if mode == "process":
+        return _processes(adapter, queries, k, offsets, warmup_s, duration_s)
+    if mode == "thread":
+        return _threads(adapter, queries, k, offsets, warmup_s, duration_s)
+    raise AdapterError(f"unknown client mode {mode!r}; the spec declares process or thread")
+
+
+def client_loop(handle, queries: np.ndarray, k: int, offset: int, warmup_s: float, start):
+    """One client: warm up for ``warmup_s``, then ``start()`` (which waits for the common start
+    and returns the deadline in perf_counter ns), then single queries until the deadline."""
+    n = len(queries)
+    row = offset
+    warm_until = time.perf_counter_ns() + int(warmup_s * 1e9)
+    while time.perf_counter_ns() < warm_until:
+        handle.search(queries[row : row + 1], k)
+        row = row + 1 if row + 1 < n else 0
+    ids = np.full((n, k), -1, dtype=np.int64)
+    distances = np.zeros((n, k), dtype=np.float32)
+    latencies = array.array("q")
+    row, count, end = offset, 0, 0
+    deadline = start()
+    while True:
+        began = time.perf_counter_ns()
+        if began >= deadline:
+            break
+        found, found_distances = handle.search(queries[row : row + 1], k)
+        end = time.perf_counter_ns()
+        latencies.append(end - began)
+        if count < n:
+            ids[count], distances[count] = found[0], found_distances[0]
+        count += 1
+        row = row + 1 if row + 1 < n else 0
+    lap = min(count, n)
+    return ClientRecord(
+        np.frombuffer(latencies, dtype=np.int64).copy(), offset, ids[:lap], distances[:lap], end
+    )
+
+
+def _level(start_ns: int, records: list[ClientRecord]) -> Level:
+    end = max((record.end_ns for record in records), default=start_ns)
+    return Level(max(end - start_ns, 1), records)
+
+
+def _threads(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:
+    clock: dict[str, int] = {}
+
+    def go() -> None:  # run by the last thread to reach the barrier, before any is released
+        clock["start"] = time.perf_counter_ns()
+        clock["deadline"] = clock["start"] + int(duration_s * 1e9)
+
+    barrier = threading.Barrier(len(offsets), action=go)
+    records: list[ClientRecord | None] = [None] * len(offsets)
+    errors: list[str] = []
+
+    def start() -> int:
+        barrier.wait()
+        return clock["deadline"]
+
+    def client(c: int) -> None:
+        try:
+            records[c] = client_loop(adapter.client(), queries, k, offsets[c], warmup_s, start)
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:  # reported by the worker as the job's failure
+            errors.append(one_line(exc))
+            barrier.abort()
+
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(len(offsets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise AdapterError(f"a client failed: {errors[0]}")
+    return _level(clock["start"], records)
+
+
+def _processes(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:
+    children: list[tuple[int, int, int, int]] = []  # pid, ready, go, out
+    try:
+        for offset in offsets:
+            children.append(_fork_client(adapter, queries, k, offset, warmup_s))
+        _wait_ready(children, warmup_s + READY_GRACE_S)
+        start = time.perf_counter_ns()
+        deadline = (start + int(duration_s * 1e9)).to_bytes(8, "little")
+        for _, _, go, _ in children:
+            os.write(go, deadline)
+        records = []
+        for pid, _, _, out in children:
+            payload = _read_all(out)
+            _, status = os.waitpid(pid, 0)
+            record = pickle.loads(payload) if payload else None
+            if not isinstance(record, ClientRecord):
+                detail = record if isinstance(record, str) else f"exit status {status}"
+                raise AdapterError(f"a client process failed: {detail}")
+            records.append(record)
+        return _level(start, records)
+    finally:
+        for pid, *fds in children:
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def _fork_client(adapter, queries, k, offset, warmup_s) -> tuple[int, int, int, int]:
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the client: never returns
+        status = 1
+        try:
+            for fd in (ready_r, go_w, out_r):
+                os.close(fd)
+            _die_with_parent()
+
+            def start() -> int:
+                os.write(ready_w, b"r")
+                return int.from_bytes(_read_exact(go_r, 8), "little")
+
+            payload = pickle.dumps(
+                client_loop(adapter.client(), queries, k, offset, warmup_s, start)
+            )
+            status = 0
+        except BaseException as exc:
+            payload = pickle.dumps(one_line(exc))
+        try:
+            _write_all(out_w, payload)
+        finally:
+            os._exit(status)
+    for fd in (ready_w, go_r, out_w):
+        os.close(fd)
+    return pid, ready_r, go_w, out_r
+
+
+def _wait_ready(children, seconds: float) -> None:
+    """Wait until every client has warmed up (one byte each); a client that ends first failed,
+    and says why in its payload."""
+    waiting = {ready: (pid, out) for pid, ready, _, out in children}
+    deadline = time.monotonic() + seconds
+    while waiting:
+        readable, _, _ = select.select(list(waiting), [], [], max(deadline - time.monotonic(), 0))
+        if not readable:
+            raise AdapterError(f"clients were not ready within {seconds:.0f} s of warming up")
+        for ready in readable:
+            pid, out = waiting.pop(ready)
+            if not os.read(ready, 1):
+                payload = _read_all(out)
+                reason = pickle.loads(payload) if payload else "it ended without a word"
+                raise AdapterError(f"a client process failed before starting: {reason}")
+
+
+def _die_with_parent() -> None:
+    """A client outlives no worker: the kernel kills it when its parent dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise EOFError("the worker went away")
+        data += chunk
+    return data
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
