@@ -201,9 +201,7 @@ def _client_mode(raw: Any, where: Path) -> str:
     if raw is None:
         return ""
     if raw not in CLIENT_MODES:
-        raise UserError(
-            f"{where}: 'clients' must be one of {', '.join(CLIENT_MODES)}, got {raw!r}"
-        )
+        raise UserError(f"{where}: 'clients' must be one of {', '.join(CLIENT_MODES)}, got {raw!r}")
     return raw
 
 
