@@ -41,7 +41,9 @@ SPEC_KEYS = {
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
-OPERATIONS = ("insert", "delete")  # what ``supports`` may list: Adapter.insert, Adapter.delete
+# what ``supports`` may list: Adapter.insert, Adapter.delete, and "ingest": insert may run
+# while concurrent clients search the same index (each client through its own ``client()``)
+OPERATIONS = ("insert", "delete", "ingest")
 # how concurrent clients reach the built index: forked processes sharing it copy-on-write (or
 # each with its own connection to one server), or threads of the worker (a library that
 # releases the GIL while it searches)

@@ -125,12 +125,56 @@ def results(
     elif spread or all_columns:
         text = frame.to_string(index=False)
     else:
-        text = result_table(frame)
+        text = _result_text(frame)
     if out is None:
         click.echo(text)
     else:
         write_text(out, text)
         click.echo(f"wrote {out}")
+
+
+CLIENT_COLUMNS = [
+    "dataset",
+    "label",
+    "query_params",
+    "client_mode",
+    "clients",
+    "recall",
+    "qps",
+    "H",
+    "ceiling_qps",
+    "coverage",
+    "latency_p50_ms",
+    "latency_p99_ms",
+]
+
+
+def _result_text(frame) -> str:
+    """The summary table; concurrent-clients points in a table of their own below it (their
+    level, QPS beside the harness's ceiling, harness-bound ones marked H)."""
+    from annbench.analysis.concurrency import QPS_DEFINITION, clients_points, is_clients
+    from annbench.store.frame import HARNESS_BOUND_SHARE
+
+    clients = is_clients(frame)
+    if not clients.any():
+        return result_table(frame)
+    shown = clients_points(frame).sort_values(["dataset", "label", "query_params", "clients"])
+    shown["H"] = ["H" if bound else "" for bound in shown["harness_bound"]]
+    for column in ("latency_p50_ms", "latency_p99_ms"):  # three figures: sub-µs stays visible
+        shown[column] = [f"{v:.3g}" if v == v else "-" for v in shown[column]]
+    text = shown[CLIENT_COLUMNS].to_string(
+        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    )
+    text = f"concurrent clients (QPS: {QPS_DEFINITION}):\n{text}"
+    if shown["harness_bound"].any():
+        text += (
+            f"\nH: harness-bound, QPS above {HARNESS_BOUND_SHARE:.0%} of the harness's own "
+            "no-op ceiling at that level (ceiling_qps): the harness may limit it as much as "
+            "the index does"
+        )
+    if (~clients).any():
+        text = f"{result_table(frame[~clients])}\n\n{text}"
+    return text
 
 
 def _difficulty_options(measure: str | None, bins: int | None) -> tuple[str, int]:
@@ -239,7 +283,20 @@ def env(as_json: bool) -> None:
         click.echo(f"{key:>16}: {value}")
 
 
-VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficulty", "streaming")
+VIEWS = (
+    "pareto",
+    "build",
+    "memory",
+    "latency",
+    "order",
+    "filtered",
+    "difficulty",
+    "streaming",
+    "concurrency",
+)
+CLIENTS_HINT = (
+    "add `clients: [1, 2, 4]` and `duration: 10` to an experiment spec and `annbench run SPEC`"
+)
 
 
 @cli.command()
@@ -257,7 +314,8 @@ VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficult
     "size against recall; latency: single-query percentiles; order: recall by "
     "insertion order; filtered: filter workloads by selectivity and correlation; "
     "difficulty: recall against query LID and RC; streaming: recall, QPS and insert "
-    "throughput over the steps of each runbook.",
+    "throughput over the steps of each runbook; concurrency: QPS and p99 latency against "
+    "concurrent clients, beside the harness's own ceiling.",
 )
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--x", "x", default="recall", show_default=True, help="pareto: x-axis metric.")
@@ -267,7 +325,8 @@ VIEWS = ("pareto", "build", "memory", "latency", "order", "filtered", "difficult
     type=float,
     help="difficulty: draw each adapter at its point nearest this mean recall "
     "[default: 0.95]; streaming: at its configuration whose score (mean recall over the "
-    "search steps) is nearest it [default: 0.9].",
+    "search steps) is nearest it [default: 0.9]; concurrency: at its configuration whose "
+    "recall is nearest it [default: 0.95].",
 )
 @include_stale_option
 @pass_context
@@ -282,12 +341,15 @@ def plot(
     include_stale: bool,
 ) -> None:
     """Draw the common views of the results, per dataset, as PNG and SVG."""
+    from annbench.analysis.concurrency import is_clients
     from annbench.analysis.streaming import is_runbook
     from annbench.errors.names import file_stem
     from annbench.views import plots
 
-    if near_recall is not None and view not in ("difficulty", "streaming"):
-        raise UserError("--near-recall applies to --view difficulty and --view streaming")
+    if near_recall is not None and view not in ("difficulty", "streaming", "concurrency"):
+        raise UserError(
+            "--near-recall applies to --view difficulty, --view streaming and --view concurrency"
+        )
     if near_recall is not None and not 0 < near_recall <= 1:
         raise UserError(f"--near-recall must lie in (0, 1], got {near_recall:g}")
 
@@ -307,6 +369,13 @@ def plot(
             )
     folder = out or obj.results_dir / "plots"
     written = []
+    if view == "concurrency":
+        return _echo_written(_plot_concurrency(obj, frame, folder, near_recall or 0.95))
+    frame = frame[~is_clients(frame)]  # concurrent clients: their own view only
+    if frame.empty:
+        raise UserError(
+            f"the results in {obj.results_dir} are all concurrent clients; use --view concurrency"
+        )
     if view == "pareto":
         written = plots.plot_pareto(frame, folder, x=x, y=y)
     elif view == "filtered":
@@ -329,8 +398,28 @@ def plot(
             "filtered; per-query measures in the dataset files for difficulty, from "
             "`annbench datasets describe NAME --queries`; runbook results for streaming)"
         )
+    _echo_written(written)
+
+
+def _echo_written(written: list[Path]) -> None:
     for path in written:
         click.echo(f"wrote {path}")
+
+
+def _plot_concurrency(obj: Context, frame, folder: Path, near_recall: float) -> list[Path]:
+    """QPS and p99 latency against concurrent clients, per dataset."""
+    from annbench.analysis.concurrency import is_clients
+    from annbench.errors.names import file_stem
+    from annbench.views.concurrency_plots import plot_concurrency
+
+    rows = frame[is_clients(frame)]
+    if rows.empty:
+        raise UserError(f"no concurrent-clients results in {obj.results_dir}; {CLIENTS_HINT}")
+    written = []
+    for name, own in rows.groupby("dataset", sort=True):
+        stem = folder / f"{file_stem(name)}-concurrency"
+        written += plot_concurrency(own, stem, name, target=near_recall)
+    return written
 
 
 def _plot_difficulty(obj: Context, frame, folder: Path, near_recall: float) -> list[Path]:
@@ -386,14 +475,33 @@ def _plot_streaming(obj: Context, frame, folder: Path, near_recall: float) -> li
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default: RESULTS_DIR/report).",
 )
+@click.option(
+    "--p99-bound-ms",
+    type=float,
+    help="Concurrent clients: the ranking's column of each adapter's highest QPS whose p99 "
+    "latency is at most this many milliseconds.  [default: 20]",
+)
 @include_stale_option
 @pass_context
-def report(obj: Context, out: Path | None, include_stale: bool) -> None:
+def report(obj: Context, out: Path | None, p99_bound_ms: float | None, include_stale: bool) -> None:
     """Write the static HTML report (opens from file://, no network needed)."""
+    import math
+
+    from annbench.analysis.concurrency import DEFAULT_P99_BOUND_MS
     from annbench.views.report.builder import build_report
 
+    if p99_bound_ms is None:
+        p99_bound_ms = DEFAULT_P99_BOUND_MS
+    elif not (math.isfinite(p99_bound_ms) and p99_bound_ms > 0):
+        raise UserError(
+            f"--p99-bound-ms must be a positive number of milliseconds, got {p99_bound_ms:g}"
+        )
     frame = load_results(obj, include_stale=include_stale, per_query=True)
     index = build_report(
-        obj.results_dir, out or obj.results_dir / "report", frame=frame, data_dir=obj.data_dir
+        obj.results_dir,
+        out or obj.results_dir / "report",
+        frame=frame,
+        data_dir=obj.data_dir,
+        p99_bound_ms=p99_bound_ms,
     )
     click.echo(f"report: {index.resolve()}")

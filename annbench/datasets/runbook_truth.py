@@ -175,6 +175,37 @@ def brute_force_steps(
     return _each_step(base, query_sets, metric, steps, scratch)
 
 
+INGEST_PAIRS = 1 << 22  # candidate (query, point) pairs scored at once for ingest truth
+
+
+def ingest_truth(
+    base: np.ndarray,
+    queries: np.ndarray,
+    start_ids: np.ndarray,
+    rows: np.ndarray,
+    counts: np.ndarray,
+    metric: str,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` of each query while points are being ingested: over the points active
+    when ingestion began (whose exact top-k are ``start_ids``) plus the first ``counts[i]`` of
+    ``rows``, the ingested points whose insert had returned when query i's answer began.
+    Ordered by (distance, id) like every ground truth; -1 / inf padded."""
+    n_queries = len(queries)
+    ids = np.full((n_queries, k), -1, dtype=np.int64)
+    distances = np.full((n_queries, k), np.inf, dtype=np.float32)
+    width = int(counts.max(initial=0))
+    chunk = max(1, INGEST_PAIRS // (width + k))
+    for lo in range(0, n_queries, chunk):
+        hi = min(lo + chunk, n_queries)
+        fresh = np.broadcast_to(rows[:width], (hi - lo, width)).copy()
+        fresh[np.arange(width)[None, :] >= counts[lo:hi, None]] = -1
+        candidates = np.concatenate([start_ids[lo:hi, :k], fresh], axis=1)
+        found, found_distances = refine(base, queries[lo:hi], candidates, metric)
+        ids[lo:hi], distances[lo:hi] = found[:, :k], found_distances[:, :k]
+    return ids, distances
+
+
 def runbook_content(dataset_path: str | os.PathLike, query_sets: list[str]) -> str:
     """What a runbook's ground truth depends on besides the runbook itself: the dataset's
     content hash and, for each named query set (a dataset file beside it), its content hash;

@@ -505,13 +505,18 @@ def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> lis
         data = runbook_data(entry, info["n_base"], dataset.labels)
         workload, digest, needs = prepare(data, dataset, str(path), info["name"], experiment.k)
         for spec, build, query, seeds, _ in chosen:
-            missing = [need for need in needs if need not in spec.supports]
+            missing = [n for n in needs if n not in spec.supports and n != "clients"]
             skipped = (
                 f"{spec.name} cannot {' or '.join(missing)} (its spec declares supports: "
                 f"[{', '.join(spec.supports)}]); runbook {data['name']} needs it"
                 if missing
                 else ""
             )
+            if "clients" in needs and not spec.clients and not skipped:
+                skipped = (
+                    f"{spec.name} declares no client mode; runbook {data['name']} searches "
+                    "with concurrent clients"
+                )
             for build_point, threads, seed in itertools.product(
                 grid_points(build), experiment.build_threads, seeds
             ):
@@ -529,6 +534,7 @@ def _runbook_jobs(experiment: Experiment, chosen: list, info: dict, path) -> lis
                         workload=workload,
                         skipped=skipped,
                         runbook=data,
+                        client_mode=spec.clients,
                     )
                 )
     return jobs

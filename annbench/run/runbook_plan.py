@@ -105,7 +105,8 @@ def prepare(
 ) -> tuple[str, str, list[str]]:
     """Check the runbook against ``dataset`` (loaded from ``dataset_path``) and make sure its
     per-step ground truth is cached; return (workload name, dataset+runbook hash, what the
-    runbook needs of an adapter: "insert" beyond its first step, "delete")."""
+    runbook needs of an adapter: "insert" beyond its first step, "delete", "ingest" (inserts
+    while clients search), "clients" (concurrent clients without ingestion))."""
     from annbench.datasets.runbook_truth import (
         read_step_truth,
         runbook_content,
@@ -133,4 +134,8 @@ def prepare(
         needs.append("insert")
     if any(step.kind == "delete" for step in steps):
         needs.append("delete")
+    if any(step.during for step in steps):
+        needs.append("ingest")
+    if any(step.clients and "rate" not in step.clients for step in steps):
+        needs.append("clients")
     return f"{WORKLOAD_PREFIX}{data['name']}", runbook_dataset_hash(content, data), needs

@@ -12,6 +12,8 @@ The format (YAML; every point is a row of the dataset's base, 0..n-1):
       - insert: {random: [0, 1000]}   # positions 0..1000 of a seeded shuffle of the base
       - search: {}                                  # the dataset's queries
       - search: {queries: blobs-20k-64-hard-lid100-200}   # a query set over the same base
+      - search: {clients: 4, duration: 5}          # concurrent clients (docs/CONCURRENCY.md)
+      - search: {clients: 4, ingest: {range: [9000, 10000], rate: 500}}  # while inserting
       - delete: {oldest: 0.25}                      # or {range: ...}, {slice: ...}, {label: 3}
       - replace: {delete: {oldest: 0.1}, insert: {range: [5000, 6000]}}
 
@@ -24,7 +26,9 @@ against that before anything runs, and every problem is one line naming the step
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +55,11 @@ class Step:
     kind: str
     ids: np.ndarray
     queries: str = ""
+    # a search by concurrent clients: {"clients": N, "duration": S, "warmup": S} and, when it
+    # ingests, "rate" (points per second); its ingested points are the insert step after it,
+    # marked ``during`` (inserted while the clients search, active for the steps after)
+    clients: dict[str, Any] | None = None
+    during: bool = False
 
 
 def read_runbook(path: str | os.PathLike) -> dict[str, Any]:
@@ -258,20 +267,62 @@ def resolve(
             steps.append(resolver.insert(options["insert"], number))
         else:
             queries = options.get("queries", "")
-            if not isinstance(queries, str) or set(options) - {"queries"}:
-                raise resolver.fail(number, kind, "takes only 'queries: NAME' (a query set)")
+            if not isinstance(queries, str) or set(options) - SEARCH_OPTIONS:
+                raise resolver.fail(number, kind, f"takes only {', '.join(sorted(SEARCH_OPTIONS))}")
             if queries and name_problem(queries):
                 raise resolver.fail(
                     number, kind, f"query set name {queries!r} {name_problem(queries)}"
                 )
             if not resolver.active().any():
                 raise resolver.fail(number, kind, "searches an empty index; insert first")
-            steps.append(Step(number, "search", np.empty(0, dtype=np.int64), queries))
+            clients = _clients_options(options, functools.partial(resolver.fail, number, kind))
+            steps.append(Step(number, "search", np.empty(0, dtype=np.int64), queries, clients))
+            if "ingest" in options:
+                insert = {key: value for key, value in options["ingest"].items() if key != "rate"}
+                ingest = resolver.insert(insert, number)
+                steps.append(Step(number, "insert", ingest.ids, during=True))
     if not any(step.kind == "search" for step in steps):
         raise UserError(f"runbook {where} has no search step; nothing would be measured")
     if steps[0].kind != "insert":
         raise UserError(f"runbook {where} step 1 must insert (the index starts empty)")
     return steps
+
+
+SEARCH_OPTIONS = {"queries", "clients", "duration", "warmup", "ingest"}
+
+
+def _clients_options(options: dict, fail) -> dict[str, Any] | None:
+    """A search step's concurrent clients (None: the plain query sweep), checked."""
+    if "clients" not in options:
+        extra = sorted(set(options) & {"duration", "warmup", "ingest"})
+        if extra:
+            raise fail(f"{', '.join(extra)} needs 'clients: N' (concurrent clients)")
+        return None
+    clients = options["clients"]
+    if type(clients) is not int or clients < 1:
+        raise fail(f"'clients' must be a whole number >= 1, got {clients!r}")
+    found = {"clients": clients}
+    for key, default in (("duration", 5.0), ("warmup", 0.5)):
+        value = options.get(key, default)
+        if not _finite(value) or value < 0 or (key == "duration" and value == 0):
+            bound = "> 0" if key == "duration" else ">= 0"
+            raise fail(f"'{key}' must be a finite number of seconds {bound}, got {value!r}")
+        found[key] = float(value)
+    if "ingest" in options:
+        ingest = options["ingest"]
+        if not isinstance(ingest, dict) or "rate" not in ingest:
+            raise fail("'ingest' must be an insert selection with 'rate' (points per second)")
+        rate = ingest["rate"]
+        if not _finite(rate) or rate <= 0:
+            raise fail(
+                f"ingest 'rate' must be a finite number of points per second > 0, got {rate!r}"
+            )
+        found["rate"] = float(rate)
+    return found
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def capacity(steps: list[Step]) -> int:

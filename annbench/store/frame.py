@@ -58,6 +58,8 @@ COLUMNS = [
     "coverage",
     "ceiling_qps",
     "harness_bound",
+    "ingest_rate",
+    "ingested",
     "status",
     "error",
     "recall",
@@ -221,6 +223,8 @@ def _clients_columns(job, point, n_queries: int) -> dict[str, Any]:
         "coverage": point.answered / n_queries,
         "ceiling_qps": point.ceiling_qps,
         "harness_bound": bool(qps > HARNESS_BOUND_SHARE * point.ceiling_qps),
+        "ingest_rate": point.ingest_rate,
+        "ingested": point.ingested,
     }
 
 

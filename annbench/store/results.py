@@ -20,7 +20,9 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
   window; ``ids`` holds every query's first answer, the rest answered after the window),
   ``client_completed`` (JSON, per client) and ``ceiling_qps`` (the harness's no-op ceiling at
   that level, measured in the same job); ``latencies_ns`` holds every completed query's
-  latency, all clients pooled;
+  latency, all clients pooled; measured while ingesting (a runbook step), attrs
+  ``ingest_rate`` and ``ingested`` and the array ``ingest_counts`` (per query, the points
+  inserted when its answer's query began);
 - a runbook: attribute ``steps`` (JSON, one record per step: kind, points, active, seconds,
   resident memory after it).
 
@@ -85,6 +87,12 @@ class SweepPoint:
     answered: int | None = None
     client_completed: list[int] | None = None
     ceiling_qps: float | None = None
+    # a clients point measured while ingesting (runbooks): the target rate (points per
+    # second), the points inserted within the window and, per query, how many had been
+    # inserted when its answer's query began (its ``truth_ids`` are over exactly those)
+    ingest_rate: float | None = None
+    ingested: int | None = None
+    ingest_counts: np.ndarray | None = None
 
 
 CLIENT_ATTRS = ("clients", "completed", "answered", "ceiling_qps")
@@ -254,6 +262,9 @@ def _write_arrays(f, result: RunResult) -> None:
             for name in CLIENT_ATTRS:
                 group.attrs[name] = getattr(point, name)
             group.attrs["client_completed"] = json.dumps(point.client_completed)
+        if point.ingest_rate is not None:
+            group.attrs["ingest_rate"], group.attrs["ingested"] = point.ingest_rate, point.ingested
+            group.create_dataset("ingest_counts", data=np.asarray(point.ingest_counts, np.int64))
 
 
 def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
@@ -342,6 +353,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
                         group["truth_distances"][:] if "truth_distances" in group else None
                     ),
                     **_client_fields(group.attrs),
+                    ingest_counts=group["ingest_counts"][:] if "ingest_counts" in group else None,
                 )
             )
         result.steps = json.loads(attrs.get("steps", "[]"))
@@ -352,7 +364,11 @@ def _client_fields(attrs) -> dict[str, Any]:
     if "clients" not in attrs:
         return {}
     fields = {name: attrs[name].item() for name in CLIENT_ATTRS}
-    return {**fields, "client_completed": json.loads(attrs["client_completed"])}
+    fields["client_completed"] = json.loads(attrs["client_completed"])
+    if "ingest_rate" in attrs:
+        fields["ingest_rate"] = float(attrs["ingest_rate"])
+        fields["ingested"] = int(attrs["ingested"])
+    return fields
 
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from annbench.run.workloads.answers import checked_output
 from annbench.store.jobs import Job
 from annbench.store.results import SweepPoint
 
+BATCH_S = 0.01  # an ingesting level inserts every 10 ms at its rate
 CEILING_S = 2.0  # the no-op ceiling's window (at most the job's duration): it settles fast
 READY_GRACE_S = 60.0  # beyond the warmup, how long clients may take to get ready
 QPS_DEFINITION = (
@@ -57,6 +58,7 @@ class ClientRecord:
     ids: np.ndarray
     distances: np.ndarray
     end_ns: int
+    counts: np.ndarray | None = None  # while ingesting: points inserted as each query began
 
 
 @dataclass
@@ -90,57 +92,95 @@ class NoOp:
 
 def sweep(adapter, dataset, queries: np.ndarray, job: Job) -> list[SweepPoint]:
     """Measure ``adapter`` (built) at every query point of ``job`` and every client level."""
+    ceilings: dict[tuple[str, int], float] = {}
+    return [
+        measure(adapter, dataset, queries, job, params, clients, job.client_mode, ceilings)
+        for params in job.query_params
+        for clients in job.clients
+    ]
+
+
+def measure(
+    adapter,
+    dataset,
+    queries: np.ndarray,
+    job: Job,
+    params: dict,
+    clients: int,
+    mode: str,
+    ceilings: dict[tuple[str, int], float],
+    *,
+    duration_s: float | None = None,
+    warmup_s: float | None = None,
+    ingest: Ingest | None = None,
+) -> SweepPoint:
+    """One level at one query point: ``clients`` clients for ``duration_s`` (the job's by
+    default), with the ceiling of (mode, level) measured once into ``ceilings``. With
+    ``ingest``, its points are inserted at its rate while the clients search (threads only);
+    the point's ``ingest_counts`` then hold, per query, how many had been inserted when its
+    answer's query started."""
     from annbench.datasets.groundtruth import exact_distances
 
-    ceilings: dict[int, float] = {}
-    points = []
-    for params in job.query_params:
-        adapter.set_query_params(**params)
-        adapter.search_threads = 1  # each client is one sequential stream of single queries
-        for clients in job.clients:
-            offsets = client_offsets(len(queries), clients, job.seed)
-            with thread_limit(1):
-                level = run_level(
-                    adapter,
-                    queries,
-                    job.k,
-                    offsets,
-                    job.client_warmup_s,
-                    job.duration_s,
-                    job.client_mode,
-                )
-                if clients not in ceilings:
-                    ceiling = run_level(
-                        NoOp(job.k),
-                        queries,
-                        job.k,
-                        offsets,
-                        min(job.client_warmup_s, 1.0),
-                        min(job.duration_s, CEILING_S),
-                        job.client_mode,
-                    )
-                    ceilings[clients] = ceiling.qps
-                ids, distances, answered = first_answers(adapter, queries, job.k, level)
-            ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
-            true_distances = exact_distances(dataset.base, dataset.queries, ids, job.metric)
-            points.append(
-                SweepPoint(
-                    params,
-                    ids,
-                    distances,
-                    true_distances,
-                    [level.wall_ns],
-                    mode="clients",
-                    search_threads=1,
-                    latencies_ns=np.concatenate([r.latencies_ns for r in level.records]),
-                    clients=clients,
-                    completed=level.completed,
-                    answered=answered,
-                    client_completed=[len(r.latencies_ns) for r in level.records],
-                    ceiling_qps=ceilings[clients],
-                )
-            )
-    return points
+    duration_s = job.duration_s if duration_s is None else duration_s
+    warmup_s = job.client_warmup_s if warmup_s is None else warmup_s
+    adapter.set_query_params(**params)
+    adapter.search_threads = 1  # each client is one sequential stream of single queries
+    offsets = client_offsets(len(queries), clients, job.seed)
+    with thread_limit(1):
+        level = run_level(adapter, queries, job.k, offsets, warmup_s, duration_s, mode, ingest)
+        if (mode, clients) not in ceilings:
+            ceiling = run_level(
+                NoOp(job.k), queries, job.k, offsets, min(warmup_s, 1.0),
+                min(duration_s, CEILING_S), mode,
+            )  # fmt: skip
+            ceilings[mode, clients] = ceiling.qps
+        ids, distances, answered, counts = first_answers(adapter, queries, job.k, level, ingest)
+    ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
+    point = SweepPoint(
+        params,
+        ids,
+        distances,
+        exact_distances(dataset.base, dataset.queries, ids, job.metric),
+        [level.wall_ns],
+        mode="clients",
+        search_threads=1,
+        latencies_ns=np.concatenate([r.latencies_ns for r in level.records]),
+        clients=clients,
+        completed=level.completed,
+        answered=answered,
+        client_completed=[len(r.latencies_ns) for r in level.records],
+        ceiling_qps=ceilings[mode, clients],
+    )
+    if ingest is not None:
+        point.ingest_rate, point.ingested, point.ingest_counts = ingest.rate, ingest.done, counts
+    return point
+
+
+class Ingest:
+    """Inserts ``ids`` (their ``vectors``) at ``rate`` points per second from the level's
+    common start until its window closes, in batches of ``BATCH_S`` worth; ``done`` counts the
+    points whose insert has returned. ``finish`` inserts whatever the window left."""
+
+    def __init__(self, adapter, vectors: np.ndarray, ids: np.ndarray, rate: float) -> None:
+        self.adapter, self.vectors, self.ids, self.rate = adapter, vectors, ids, rate
+        self.done = 0
+
+    def run(self, start_ns: int, deadline_ns: int) -> None:
+        batch = max(1, round(self.rate * BATCH_S))
+        while self.done < len(self.ids):
+            due = start_ns + int(self.done / self.rate * 1e9)
+            if due >= deadline_ns:
+                break
+            wait = due - time.perf_counter_ns()
+            if wait > 0:
+                time.sleep(wait / 1e9)
+            stop = min(self.done + batch, len(self.ids))
+            self.adapter.insert(self.vectors[self.done : stop], self.ids[self.done : stop].copy())
+            self.done = stop
+
+    def finish(self) -> None:
+        if self.done < len(self.ids):
+            self.adapter.insert(self.vectors[self.done :], self.ids[self.done :].copy())
 
 
 def client_offsets(n_queries: int, clients: int, seed: int) -> list[int]:
@@ -149,24 +189,30 @@ def client_offsets(n_queries: int, clients: int, seed: int) -> list[int]:
     return [(first + c * n_queries // clients) % n_queries for c in range(clients)]
 
 
-def first_answers(adapter, queries: np.ndarray, k: int, level: Level):
+def first_answers(adapter, queries: np.ndarray, k: int, level: Level, ingest=None):
     """Each query's first answer within the window (clients in order); queries no client
-    reached are answered now, untimed. Returns (ids, distances, answered in the window)."""
+    reached are answered now, untimed. Returns (ids, distances, answered in the window, and
+    with ``ingest`` the ingested count when each answer's query started, else None)."""
     n = len(queries)
     ids = np.full((n, k), -1, dtype=np.int64)
     distances = np.zeros((n, k), dtype=np.float32)
+    counts = np.zeros(n, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
     for record in level.records:
         rows = (record.offset + np.arange(len(record.ids))) % n
         fresh = ~seen[rows]
         ids[rows[fresh]], distances[rows[fresh]] = record.ids[fresh], record.distances[fresh]
+        if record.counts is not None:
+            counts[rows[fresh]] = record.counts[fresh]
         seen[rows] = True
     answered = int(seen.sum())
     missing = np.flatnonzero(~seen)
     if len(missing):
+        if ingest is not None:
+            counts[missing] = ingest.done
         found, found_distances = adapter.search(np.ascontiguousarray(queries[missing]), k)
         ids[missing], distances[missing] = found, found_distances
-    return ids, distances, answered
+    return ids, distances, answered, counts if ingest is not None else None
 
 
 def run_level(
@@ -177,19 +223,24 @@ def run_level(
     warmup_s: float,
     duration_s: float,
     mode: str,
+    ingest: Ingest | None = None,
 ) -> Level:
     """One level: ``len(offsets)`` clients through ``adapter.client()``, in processes or
-    threads, warmed up, started together, stopped after ``duration_s``."""
-    if mode == "process":
+    threads, warmed up, started together, stopped after ``duration_s``; ``ingest`` (threads
+    only: forked clients would not see the inserts) runs beside them from the same start."""
+    if mode == "process" and ingest is None:
         return _processes(adapter, queries, k, offsets, warmup_s, duration_s)
-    if mode == "thread":
-        return _threads(adapter, queries, k, offsets, warmup_s, duration_s)
+    if mode in ("process", "thread"):
+        return _threads(adapter, queries, k, offsets, warmup_s, duration_s, ingest)
     raise AdapterError(f"unknown client mode {mode!r}; the spec declares process or thread")
 
 
-def client_loop(handle, queries: np.ndarray, k: int, offset: int, warmup_s: float, start):
+def client_loop(
+    handle, queries: np.ndarray, k: int, offset: int, warmup_s: float, start, progress=None
+):
     """One client: warm up for ``warmup_s``, then ``start()`` (which waits for the common start
-    and returns the deadline in perf_counter ns), then single queries until the deadline."""
+    and returns the deadline in perf_counter ns), then single queries until the deadline.
+    ``progress()`` (while ingesting) is read as each first-lap query begins."""
     n = len(queries)
     row = offset
     warm_until = time.perf_counter_ns() + int(warmup_s * 1e9)
@@ -199,9 +250,12 @@ def client_loop(handle, queries: np.ndarray, k: int, offset: int, warmup_s: floa
     ids = np.full((n, k), -1, dtype=np.int64)
     distances = np.zeros((n, k), dtype=np.float32)
     latencies = array.array("q")
+    counts = np.zeros(n, dtype=np.int64) if progress is not None else None
     row, count, end = offset, 0, 0
     deadline = start()
     while True:
+        if counts is not None and count < n:
+            counts[count] = progress()
         began = time.perf_counter_ns()
         if began >= deadline:
             break
@@ -214,7 +268,12 @@ def client_loop(handle, queries: np.ndarray, k: int, offset: int, warmup_s: floa
         row = row + 1 if row + 1 < n else 0
     lap = min(count, n)
     return ClientRecord(
-        np.frombuffer(latencies, dtype=np.int64).copy(), offset, ids[:lap], distances[:lap], end
+        np.frombuffer(latencies, dtype=np.int64).copy(),
+        offset,
+        ids[:lap],
+        distances[:lap],
+        end,
+        None if counts is None else counts[:lap],
     )
 
 
@@ -223,14 +282,14 @@ def _level(start_ns: int, records: list[ClientRecord]) -> Level:
     return Level(max(end - start_ns, 1), records)
 
 
-def _threads(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:
+def _threads(adapter, queries, k, offsets, warmup_s, duration_s, ingest=None) -> Level:
     clock: dict[str, int] = {}
 
     def go() -> None:  # run by the last thread to reach the barrier, before any is released
         clock["start"] = time.perf_counter_ns()
         clock["deadline"] = clock["start"] + int(duration_s * 1e9)
 
-    barrier = threading.Barrier(len(offsets), action=go)
+    barrier = threading.Barrier(len(offsets) + (ingest is not None), action=go)
     records: list[ClientRecord | None] = [None] * len(offsets)
     errors: list[str] = []
 
@@ -238,16 +297,23 @@ def _threads(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:
         barrier.wait()
         return clock["deadline"]
 
+    progress = (lambda: ingest.done) if ingest is not None else None
+
     def client(c: int) -> None:
         try:
-            records[c] = client_loop(adapter.client(), queries, k, offsets[c], warmup_s, start)
+            if c == len(offsets):  # the ingester
+                ingest.run(*_after(start, clock))
+                return
+            handle = adapter.client()
+            records[c] = client_loop(handle, queries, k, offsets[c], warmup_s, start, progress)
         except threading.BrokenBarrierError:
             pass
         except BaseException as exc:  # reported by the worker as the job's failure
             errors.append(one_line(exc))
             barrier.abort()
 
-    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(len(offsets))]
+    parties = len(offsets) + (ingest is not None)
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(parties)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -255,6 +321,12 @@ def _threads(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:
     if errors:
         raise AdapterError(f"a client failed: {errors[0]}")
     return _level(clock["start"], records)
+
+
+def _after(start, clock: dict[str, int]) -> tuple[int, int]:
+    """Wait for the common start; (start, deadline) in perf_counter ns."""
+    start()
+    return clock["start"], clock["deadline"]
 
 
 def _processes(adapter, queries, k, offsets, warmup_s, duration_s) -> Level:

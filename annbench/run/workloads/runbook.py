@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from annbench.datasets.runbook_truth import ingest_truth
 from annbench.errors import AdapterError
 from annbench.run.threads import thread_limit
 from annbench.run.workloads.static import sweep
@@ -43,7 +44,11 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
     adapter.capacity = capacity(steps)
     active = np.zeros(len(base), dtype=bool)
     built, points, records, search_number = False, [], [], 0
-    for step in steps:
+    ceilings: dict = {}
+    for index, step in enumerate(steps):
+        ingested = None
+        if step.during:
+            continue  # inserted by the search step before it, while its clients searched
         start = time.perf_counter_ns()
         if step.kind == "insert":
             vectors = np.ascontiguousarray(base_seen[step.ids])
@@ -65,15 +70,30 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
         else:
             ids_true, distances_true = truth[search_number]
             view = _StepView(base, query_sets[step.queries])
-            found = sweep(adapter, view, query_sets_seen[step.queries], job)
+            seen = query_sets_seen[step.queries]
+            ingested = steps[index + 1] if step.clients and "rate" in step.clients else None
+            if step.clients:
+                found = _clients_step(adapter, view, seen, job, step, ceilings, ingested, base_seen)
+            else:
+                found = sweep(adapter, view, seen, job)
             elapsed = time.perf_counter_ns() - start
+            allowed = active.copy()
+            if ingested is not None:
+                allowed[ingested.ids] = True
             for point in found:
-                _check_active(point.ids, active, step.number)
+                _check_active(point.ids, allowed, step.number)
                 point.step = step.number
-                point.truth_ids = ids_true[:, : job.k]
-                point.truth_distances = distances_true[:, : job.k]
+                if point.ingest_counts is None:
+                    point.truth_ids = ids_true[:, : job.k]
+                    point.truth_distances = distances_true[:, : job.k]
+                else:
+                    point.truth_ids, point.truth_distances = ingest_truth(
+                        base, view.queries, ids_true, ingested.ids, point.ingest_counts,
+                        job.metric, job.k,
+                    )  # fmt: skip
             points += found
             search_number += 1
+            active = allowed
         records.append(
             {
                 "step": step.number,
@@ -83,9 +103,47 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
                 "seconds": elapsed / 1e9,
                 "rss_bytes": _rss_bytes(),
                 "queries": step.queries,
+                **(
+                    {"ingested": int(len(ingested.ids))}
+                    if step.kind == "search" and ingested
+                    else {}
+                ),
             }
         )
     return points, records
+
+
+def _clients_step(adapter, view, queries, job: Job, step, ceilings, ingested, base_seen):
+    """A search step by concurrent clients: every query point in the adapter's client mode;
+    with ingestion, the first query point again, as threads, while the step's points are
+    inserted at its rate (then the rest of them)."""
+    from annbench.run.workloads import clients
+
+    options = step.clients
+    timing = {"duration_s": options["duration"], "warmup_s": options["warmup"]}
+    level = options["clients"]
+    if ingested is None:
+        return [
+            clients.measure(
+                adapter, view, queries, job, params, level, job.client_mode, ceilings, **timing
+            )
+            for params in job.query_params
+        ]
+    found = [
+        clients.measure(adapter, view, queries, job, params, level, "thread", ceilings, **timing)
+        for params in job.query_params
+    ]
+    ingest = clients.Ingest(
+        adapter, np.ascontiguousarray(base_seen[ingested.ids]), ingested.ids, options["rate"]
+    )
+    params = job.query_params[0]
+    found.append(
+        clients.measure(
+            adapter, view, queries, job, params, level, "thread", ceilings, ingest=ingest, **timing
+        )
+    )
+    ingest.finish()
+    return found
 
 
 def _check_active(ids: np.ndarray, active: np.ndarray, step: int) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from annbench.analysis.concurrency import DEFAULT_P99_BOUND_MS, is_clients
 from annbench.analysis.difficulty import nearest_recall_points, qps_at_recall_by_adapter
 from annbench.analysis.pareto import pareto_front
 from annbench.analysis.streaming import is_runbook
@@ -65,13 +66,16 @@ def build_report(
     *,
     frame=None,
     data_dir: str | os.PathLike | None = None,
+    p99_bound_ms: float = DEFAULT_P99_BOUND_MS,
 ) -> Path:
     """Write the report for the results under ``results_dir`` (or for ``frame``, loaded with
     ``load_frame(..., per_query=True)``) into ``out_dir``; return the index page. The dataset
     files (at the paths the results read, else NAME.hdf5 in ``data_dir``) give the per-query
-    difficulty measures and provenance of the query-difficulty views."""
+    difficulty measures and provenance of the query-difficulty views. Where there are
+    concurrent-clients results, the ranking has a column of QPS at p99 latency <=
+    ``p99_bound_ms``."""
     from annbench.views.difficulty_plots import dataset_facts
-    from annbench.views.report import difficulty
+    from annbench.views.report import concurrency, difficulty
     from annbench.views.report.significance import significance_section
     from annbench.views.report.streaming import streaming_pages
 
@@ -91,12 +95,30 @@ def build_report(
         "generated": datetime.datetime.now().isoformat(timespec="minutes"),
     }
     datasets = []
-    static = frame["workload"].fillna("static").eq("static")
+    clients = is_clients(frame)  # concurrent clients: pages of their own and one column
+    static = frame["workload"].fillna("static").eq("static") & ~clients
     runbook = is_runbook(frame)  # streaming: pages of their own, never in static views
-    filtered = _filtered_pages(frame[~static & ~runbook], out, templates, common)
+    filtered = _filtered_pages(frame[~static & ~runbook & ~clients], out, templates, common)
     streaming = streaming_pages(frame[runbook], results_dir, out, templates, common)
+    concurrent = concurrency.concurrency_pages(frame[clients], out, templates, common)
+    pages = {page["name"]: page["page"] for page in concurrent}
     facts = dataset_facts(frame[static], data_dir)
-    for name, rows in frame[static].groupby("dataset", sort=True):
+    for name in sorted(set(frame.loc[static | clients, "dataset"])):
+        rows = frame[static & frame["dataset"].eq(name)]
+        own_clients = frame[clients & frame["dataset"].eq(name)]
+        p99 = concurrency.p99_cells(own_clients, p99_bound_ms) if len(own_clients) else None
+        if rows.empty:  # only concurrent-clients results: the ranking links to their page
+            datasets.append(
+                {
+                    "name": name,
+                    "page": pages[name],
+                    "description": _describe(own_clients),
+                    "summary": _summary(rows, {}, own_clients, p99),
+                    "p99": True,
+                    "concurrency": None,  # the page is the concurrency page
+                }
+            )
+            continue
         page = f"dataset-{file_stem(name)}.html"
         description = _describe(rows)
         context = {
@@ -123,7 +145,9 @@ def build_report(
                 "name": name,
                 "page": page,
                 "description": description,
-                "summary": _summary(rows, hardest),
+                "summary": _summary(rows, hardest, own_clients, p99),
+                "p99": p99 is not None,
+                "concurrency": pages.get(name),
             }
         )
     write_text(
@@ -142,6 +166,10 @@ def build_report(
                 "datasets": datasets,
                 "filtered": filtered,
                 "streaming": streaming,
+                "concurrency": concurrent,
+                "p99_bound": f"{p99_bound_ms:g}",
+                "qps_definition": concurrency.QPS_DEFINITION,
+                "harness_bound": concurrency.HARNESS_BOUND,
                 "targets": RECALL_TARGETS,
                 "hardest_title": difficulty.HARDEST_TITLE,
                 "ood": difficulty.ood_sections(frame[static & frame["status"].eq("ok")], facts),
@@ -211,21 +239,31 @@ def _describe(rows) -> str:
     return f"k={k}, {queries} queries; adapters: {adapters}; {len(rows)} points"
 
 
-def _summary(rows, hardest: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
-    """Per adapter: QPS at each recall target on its frontier, best recall, recall on the
-    hardest queries (``hardest``: adapter -> value and tooltip), number of runs."""
+def _summary(
+    rows, hardest: dict[str, dict[str, str]], clients_rows=None, p99=None
+) -> list[dict[str, Any]]:
+    """Per adapter (of the static ``rows`` and the ``clients_rows``): QPS at each recall
+    target on its frontier (blank without a static sweep), best recall, recall on the hardest
+    queries (``hardest``: adapter -> value and tooltip), QPS at the p99 bound (``p99``:
+    adapter -> value and tooltip, from the clients rows), number of runs."""
+    import pandas as pd
+
     ok = rows[rows["status"] == "ok"]
     qps = [qps_at_recall_by_adapter(ok, target) for target in RECALL_TARGETS]
+    every = pd.concat([rows, clients_rows]) if clients_rows is not None else rows
+    measured = every[every["status"] == "ok"]  # recall covers every query under clients too
+    none = {"value": "–", "title": "no concurrent-clients results", "bound": False}
     summary = []
-    for adapter in sorted(rows["adapter"].unique()):
-        points = ok[ok["adapter"] == adapter]
+    for adapter in sorted(every["adapter"].unique()):
+        static = (ok["adapter"] == adapter).any()
         summary.append(
             {
                 "adapter": adapter,
-                "qps": [number(at.get(adapter)) for at in qps],
-                "best_recall": number(points["recall"].max()) if not points.empty else "–",
+                "qps": [number(at.get(adapter)) if static else "" for at in qps],
+                "best_recall": number(measured.loc[measured["adapter"] == adapter, "recall"].max()),
                 "hardest": hardest.get(adapter, {"value": "", "title": ""}),
-                "runs": int(rows.loc[rows["adapter"] == adapter, "run_id"].nunique()),
+                "p99": (p99 or {}).get(adapter, none),
+                "runs": int(every.loc[every["adapter"] == adapter, "run_id"].nunique()),
             }
         )
     return summary
