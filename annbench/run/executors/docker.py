@@ -219,13 +219,18 @@ def _owner_alive(label: str) -> bool:
 
 
 def remove_orphans(engine) -> list[str]:
-    """Remove annbench's containers whose owner process on this host is gone; their ids."""
+    """Remove annbench's containers whose owner process on this host is gone; their ids.
+    The listing is the engine's summary (no per-container inspect), since a container of a
+    job finishing meanwhile removes itself."""
+    import docker
+
     removed = []
-    for container in engine.containers.list(all=True, filters={"label": LABEL}):
-        label = container.labels.get(OWNER_LABEL)
+    for summary in engine.api.containers(all=True, filters={"label": LABEL}):
+        label = (summary.get("Labels") or {}).get(OWNER_LABEL)
         if label is not None and not _owner_alive(label):
-            _remove(container)
-            removed.append(container.id)
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                engine.api.remove_container(summary["Id"], force=True)
+                removed.append(summary["Id"])
     return removed
 
 
