@@ -265,7 +265,86 @@ def bench_runbook_ground_truth(n: int = 100_000, n_queries: int = 1_000, dim: in
     )
 
 
+def bench_clients(n: int = 100_000, dim: int = 64, k: int = 10, seconds: float = 2.0) -> None:
+    """One client through the clients workload (a forked process, the adapter's search, the
+    harness's loop and clock) against a tight loop calling hnswlib's knn_query on one query at
+    a time in this process, alternating; then the no-op ceiling at each level and mode."""
+    from annbench.adapters.registry import get_adapter, load_adapter_class
+    from annbench.run.threads import thread_limit
+    from annbench.run.workloads.clients import NoOp, run_level
+    from annbench.studies.concurrency import client_levels
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((n, dim), dtype=np.float32)
+    queries = rng.standard_normal((1_000, dim), dtype=np.float32)
+    spec = get_adapter("hnswlib")
+    adapter = load_adapter_class(spec.module_path, spec.class_name)(
+        "euclidean", M=16, ef_construction=128
+    )
+    adapter.build(base, np.arange(n))
+    adapter.search_threads = 1
+
+    def direct() -> float:
+        index, count = adapter.index, 0
+        deadline = time.perf_counter_ns() + int(seconds * 1e9)
+        start = time.perf_counter_ns()
+        while time.perf_counter_ns() < deadline:
+            row = count % len(queries)
+            index.knn_query(queries[row : row + 1], k=k, num_threads=1)
+            count += 1
+        return count / ((time.perf_counter_ns() - start) / 1e9)
+
+    for ef in (10, 80):
+        adapter.set_query_params(ef=ef)
+        ratios = []
+        with thread_limit(1):
+            for round_number in range(ROUNDS):
+                order = ("harness", "direct") if round_number % 2 else ("direct", "harness")
+                measured = {}
+                for who in order:
+                    if who == "direct":
+                        measured[who] = direct()
+                    else:
+                        level = run_level(adapter, queries, k, [0], 0.2, seconds, "process")
+                        measured[who] = level.qps
+                ratios.append(measured["harness"] / measured["direct"])
+        print(
+            f"clients, hnswlib {n} x {dim} ef={ef}, 1 client: annbench-measured QPS / tight "
+            f"direct knn_query loop = {statistics.median(ratios):.3f} (median of {ROUNDS} "
+            "alternating rounds; goal >= 0.9)"
+        )
+    for mode in ("process", "thread"):
+        figures = []
+        for clients in client_levels():
+            offsets = [c * len(queries) // clients for c in range(clients)]
+            level = run_level(NoOp(k), queries, k, offsets, 0.2, seconds, mode)
+            figures.append(f"{clients}: {level.qps:,.0f}")
+        print(f"clients, no-op ceiling ({mode} clients), QPS per level: " + "; ".join(figures))
+
+
+def blas_kernel() -> str:
+    """Which BLAS numpy runs here, and the core type it chose."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return ", ".join(
+        f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}, "
+        f"{p.get('num_threads')} threads)"
+        for p in pools
+    )
+
+
 def main() -> None:
+    import os
+
+    import numpy  # noqa: F401  (loads the BLAS that blas_kernel reports)
+
+    unset = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    print(
+        f"BLAS: {blas_kernel()}; OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE "
+        f"{'still set: ' + ', '.join(unset) if unset else 'unset for this command'}"
+    )
+    bench_clients()
     bench_runbook_ground_truth()
     bench_ground_truth()
     bench_filtered_ground_truth()
