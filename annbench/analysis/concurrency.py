@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from annbench.analysis.difficulty import TARGET_RECALL, nearest_recall_points
+from annbench.analysis.streaming import is_runbook
 
 DEFAULT_P99_BOUND_MS = 20.0
 QPS_DEFINITION = (
@@ -46,14 +47,16 @@ AT_BOUND_COLUMNS = [
     "clients",
     "build_params",
     "query_params",
+    "recall",
     "latency_p99_ms",
     "harness_bound",
 ]
 
 
 def is_clients(frame):
-    """Per row: whether it is a concurrent-clients point."""
-    return frame["mode"].eq("clients") & frame["clients"].notna()
+    """Per row: whether it is a concurrent-clients point of the plain query sweep (a
+    runbook's search steps by clients belong to its streaming views)."""
+    return frame["mode"].eq("clients") & frame["clients"].notna() & ~is_runbook(frame)
 
 
 def clients_points(frame):
@@ -125,9 +128,9 @@ def ceiling_by_level(frame):
 
 def qps_at_p99(frame, bound_ms: float):
     """Per (dataset, adapter) with clients rows: the highest QPS among its rows (any
-    configuration and level) whose p99 latency is at most ``bound_ms``, with the level,
-    configuration, p99 and harness-bound flag of that row (``AT_BOUND_COLUMNS``); qps NaN
-    and the rest empty where no row meets the bound."""
+    configuration and level, whatever its recall) whose p99 latency is at most ``bound_ms``,
+    with the level, configuration, recall, p99 and harness-bound flag of that row
+    (``AT_BOUND_COLUMNS``); qps NaN and the rest empty where no row meets the bound."""
     import pandas as pd
 
     rows = clients_points(frame)

@@ -159,7 +159,7 @@ def run(
     frame = load_frame(obj.results_dir, include_stale=True)
     run_ids = {outcome.job.run_id for outcome in outcomes}
     ran = frame[frame["run_id"].isin(run_ids)]
-    click.echo(result_table(ran))
+    click.echo(result_text(ran))
     failed = sum(outcome.status == "failed" for outcome in outcomes)
     _warn_about(ran, failed, len(jobs))
     if failed:
@@ -202,6 +202,19 @@ def _warn_about(frame, failed: int, n_jobs: int) -> None:
             "`repeats` or measure on a quieter machine",
             err=True,
         )
+
+
+def result_text(frame) -> str:
+    """The summary table; concurrent-clients points in a table of their own below it."""
+    from annbench.analysis.concurrency import is_clients
+    from annbench.views.concurrency_plots import clients_text
+
+    clients = is_clients(frame)
+    if not clients.any():
+        return result_table(frame)
+    if clients.all():
+        return clients_text(frame)
+    return f"{result_table(frame[~clients])}\n\n{clients_text(frame)}"
 
 
 def result_table(frame) -> str:

@@ -17,7 +17,7 @@ from annbench.cli.base import (
     note,
     pass_context,
 )
-from annbench.cli.runs import pd_isna, result_table
+from annbench.cli.runs import pd_isna, result_text
 from annbench.errors import UserError
 from annbench.errors.files import write_text
 
@@ -125,56 +125,12 @@ def results(
     elif spread or all_columns:
         text = frame.to_string(index=False)
     else:
-        text = _result_text(frame)
+        text = result_text(frame)
     if out is None:
         click.echo(text)
     else:
         write_text(out, text)
         click.echo(f"wrote {out}")
-
-
-CLIENT_COLUMNS = [
-    "dataset",
-    "label",
-    "query_params",
-    "client_mode",
-    "clients",
-    "recall",
-    "qps",
-    "H",
-    "ceiling_qps",
-    "coverage",
-    "latency_p50_ms",
-    "latency_p99_ms",
-]
-
-
-def _result_text(frame) -> str:
-    """The summary table; concurrent-clients points in a table of their own below it (their
-    level, QPS beside the harness's ceiling, harness-bound ones marked H)."""
-    from annbench.analysis.concurrency import QPS_DEFINITION, clients_points, is_clients
-    from annbench.store.frame import HARNESS_BOUND_SHARE
-
-    clients = is_clients(frame)
-    if not clients.any():
-        return result_table(frame)
-    shown = clients_points(frame).sort_values(["dataset", "label", "query_params", "clients"])
-    shown["H"] = ["H" if bound else "" for bound in shown["harness_bound"]]
-    for column in ("latency_p50_ms", "latency_p99_ms"):  # three figures: sub-µs stays visible
-        shown[column] = [f"{v:.3g}" if v == v else "-" for v in shown[column]]
-    text = shown[CLIENT_COLUMNS].to_string(
-        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
-    )
-    text = f"concurrent clients (QPS: {QPS_DEFINITION}):\n{text}"
-    if shown["harness_bound"].any():
-        text += (
-            f"\nH: harness-bound, QPS above {HARNESS_BOUND_SHARE:.0%} of the harness's own "
-            "no-op ceiling at that level (ceiling_qps): the harness may limit it as much as "
-            "the index does"
-        )
-    if (~clients).any():
-        text = f"{result_table(frame[~clients])}\n\n{text}"
-    return text
 
 
 def _difficulty_options(measure: str | None, bins: int | None) -> tuple[str, int]:
@@ -195,6 +151,7 @@ def _difficulty_options(measure: str | None, bins: int | None) -> tuple[str, int
 def _by_difficulty(obj: Context, frame, measure: str, bins: int):
     """(the tidy table of recall per point and bin, the text table): datasets without the
     measure are skipped with a note, or refused when none has it."""
+    from annbench.analysis.concurrency import is_clients
     from annbench.analysis.difficulty import recall_by_difficulty, usable_points
     from annbench.views.difficulty_plots import (
         dataset_binnings,
@@ -203,7 +160,7 @@ def _by_difficulty(obj: Context, frame, measure: str, bins: int):
         difficulty_text,
     )
 
-    points = usable_points(frame)
+    points = usable_points(frame[~is_clients(frame)])  # the static sweep's points
     if points.empty:
         raise UserError(f"no successful static-workload results in {obj.results_dir} to bin")
     facts = dataset_facts(points, obj.data_dir)

@@ -81,6 +81,7 @@ def run_job(job: Job, out: str | Path) -> Path:
 
 def measure(job: Job) -> RunResult:
     from annbench.adapters.registry import load_adapter_class
+    from annbench.analysis.concurrency import QPS_DEFINITION
     from annbench.datasets.groundtruth import normalized
     from annbench.datasets.store import load_dataset
     from annbench.run.orders import insertion_order
@@ -127,7 +128,7 @@ def measure(job: Job) -> RunResult:
             "clients": job.clients,
             "client_mode": job.client_mode,
             "duration_s": job.duration_s,
-            "qps": clients.QPS_DEFINITION,
+            "qps": QPS_DEFINITION,
         }
         result.points = clients.sweep(adapter, dataset, queries, job)
     elif workload is None:

@@ -217,8 +217,8 @@ def _clients_columns(job, point, n_queries: int) -> dict[str, Any]:
     qps = point.completed / (point.search_times_ns[0] / 1e9)
     return {
         "clients": point.clients,
-        "client_mode": job.client_mode,
-        "duration_s": job.duration_s,
+        "client_mode": point.client_mode,
+        "duration_s": point.duration_s,
         "completed": point.completed,
         "coverage": point.answered / n_queries,
         "ceiling_qps": point.ceiling_qps,
@@ -250,6 +250,7 @@ def result_rows(result: RunResult, *, per_query: bool = False) -> list[dict[str,
         "k": job.k,
         "seed": job.seed,
         "insertion_order": job.insertion_order,
+        "client_mode": job.client_mode if job.clients else None,  # failed clients jobs too
         "status": result.status,
         "error": result.error,
         "build_time_s": result.build_time_ns / 1e9 if result.build_time_ns is not None else np.nan,

@@ -87,6 +87,8 @@ class SweepPoint:
     answered: int | None = None
     client_completed: list[int] | None = None
     ceiling_qps: float | None = None
+    client_mode: str = ""  # how the clients ran: process | thread
+    duration_s: float | None = None  # the level's window
     # a clients point measured while ingesting (runbooks): the target rate (points per
     # second), the points inserted within the window and, per query, how many had been
     # inserted when its answer's query began (its ``truth_ids`` are over exactly those)
@@ -95,7 +97,7 @@ class SweepPoint:
     ingest_counts: np.ndarray | None = None
 
 
-CLIENT_ATTRS = ("clients", "completed", "answered", "ceiling_qps")
+CLIENT_ATTRS = ("clients", "completed", "answered", "ceiling_qps", "client_mode", "duration_s")
 
 
 @dataclass
@@ -363,12 +365,16 @@ def read_result(path: str | os.PathLike) -> RunResult:
 def _client_fields(attrs) -> dict[str, Any]:
     if "clients" not in attrs:
         return {}
-    fields = {name: attrs[name].item() for name in CLIENT_ATTRS}
+    fields = {name: _plain(attrs[name]) for name in CLIENT_ATTRS}
     fields["client_completed"] = json.loads(attrs["client_completed"])
     if "ingest_rate" in attrs:
         fields["ingest_rate"] = float(attrs["ingest_rate"])
         fields["ingested"] = int(attrs["ingested"])
     return fields
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:

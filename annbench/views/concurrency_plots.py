@@ -1,17 +1,56 @@
 """Concurrent-clients figures: QPS against clients and p99 latency against clients, one line
 per adapter at its configuration nearest a target recall, the harness's own no-op ceiling
-dashed on the QPS figure and harness-bound points marked."""
+dashed on the QPS figure and harness-bound points marked; and the clients points as text."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from annbench.analysis.concurrency import ceiling_by_level, chosen_levels
+from annbench.analysis.concurrency import (
+    QPS_DEFINITION,
+    ceiling_by_level,
+    chosen_levels,
+    clients_points,
+)
 from annbench.analysis.difficulty import TARGET_RECALL
 from annbench.store.frame import HARNESS_BOUND_SHARE
 from annbench.views.plots import _pyplot, _save
 
 BOUND_LABEL = f"harness-bound (QPS above {HARNESS_BOUND_SHARE:.0%} of the ceiling)"
+HARNESS_BOUND = (
+    f"harness-bound: QPS above {HARNESS_BOUND_SHARE:.0%} of the harness's own no-op ceiling "
+    "at that level, so the harness may limit it as much as the index does"
+)
+TEXT_COLUMNS = [
+    "dataset",
+    "label",
+    "query_params",
+    "client_mode",
+    "clients",
+    "recall",
+    "qps",
+    "H",
+    "ceiling_qps",
+    "coverage",
+    "latency_p50_ms",
+    "latency_p99_ms",
+]
+
+
+def clients_text(frame) -> str:
+    """The ok concurrent-clients points of ``frame`` as a text table, one line per
+    (configuration, level), harness-bound ones marked H, with the QPS definition above."""
+    shown = clients_points(frame).sort_values(["dataset", "label", "query_params", "clients"])
+    shown["H"] = ["H" if bound else "" for bound in shown["harness_bound"]]
+    for column in ("latency_p50_ms", "latency_p99_ms"):  # three figures: sub-µs stays visible
+        shown[column] = [f"{v:.3g}" if v == v else "-" for v in shown[column]]
+    text = shown[TEXT_COLUMNS].to_string(
+        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
+    )
+    text = f"concurrent clients (QPS: {QPS_DEFINITION}):\n{text}"
+    if shown["harness_bound"].any():
+        text += f"\nH: {HARNESS_BOUND} (ceiling_qps: that ceiling)"
+    return text
 
 
 def configuration_label(level) -> str:

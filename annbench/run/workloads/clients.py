@@ -41,10 +41,6 @@ from annbench.store.results import SweepPoint
 BATCH_S = 0.01  # an ingesting level inserts every 10 ms at its rate
 CEILING_S = 2.0  # the no-op ceiling's window (at most the job's duration): it settles fast
 READY_GRACE_S = 60.0  # beyond the warmup, how long clients may take to get ready
-QPS_DEFINITION = (
-    "queries completed in the level's window / wall time from the common start to the last "
-    "client's end; latencies pooled over clients"
-)
 
 
 @dataclass
@@ -150,6 +146,8 @@ def measure(
         answered=answered,
         client_completed=[len(r.latencies_ns) for r in level.records],
         ceiling_qps=ceilings[mode, clients],
+        client_mode="thread" if ingest is not None else mode,
+        duration_s=duration_s,
     )
     if ingest is not None:
         point.ingest_rate, point.ingested, point.ingest_counts = ingest.rate, ingest.done, counts

@@ -12,14 +12,9 @@ from annbench.analysis.concurrency import QPS_DEFINITION, level_table, qps_at_p9
 from annbench.analysis.difficulty import TARGET_RECALL
 from annbench.errors.files import write_text
 from annbench.errors.names import file_stem
-from annbench.store.frame import HARNESS_BOUND_SHARE
-from annbench.views.concurrency_plots import plot_concurrency
+from annbench.views.concurrency_plots import HARNESS_BOUND, plot_concurrency
 from annbench.views.report.format import figure, number
 
-HARNESS_BOUND = (
-    f"harness-bound: QPS above {HARNESS_BOUND_SHARE:.0%} of the harness's own no-op ceiling "
-    "at that level, so the harness may limit it as much as the index does"
-)
 COLUMNS = [
     "plotted",
     "adapter",
@@ -131,9 +126,11 @@ def p99_cells(clients_rows, bound_ms: float) -> dict[str, dict[str, str]]:
             cells[best["adapter"]] = {"value": "–", "title": title, "bound": False}
             continue
         params = "; ".join(p for p in (best["build_params"], best["query_params"]) if p)
+        clients = int(best["clients"])
         title = (
-            f"at {int(best['clients'])} clients, {params or 'its only configuration'} "
-            f"(p99 {best['latency_p99_ms']:.3g} ms)"
+            f"at {clients} client{'s' if clients > 1 else ''}, "
+            f"{params or 'its only configuration'} (recall {best['recall']:.3f}, "
+            f"p99 {best['latency_p99_ms']:.3g} ms)"
         )
         bound = bool(best["harness_bound"])
         if bound:
