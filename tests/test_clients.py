@@ -259,3 +259,47 @@ def test_an_adapter_that_cannot_ingest_is_skipped_with_the_reason(
     }
     jobs = expand(_experiment(path, ["faiss-flat"], runbooks=[runbook]), path.parent)
     assert "cannot ingest" in jobs[0].skipped
+
+
+def test_concurrency_study_measures_each_method_near_recall_095_beside_the_ceiling(
+    cli, make_dataset, tmp_path
+):
+    import pandas as pd
+
+    from annbench.studies.concurrency import client_levels
+
+    path = make_dataset("study", n=3000, n_queries=100, dim=16)
+    results = tmp_path / "results"
+    status, out, err = cli(
+        "--data-dir", path.parent, "--results-dir", results, "experiment", "concurrency",
+        "study", "--adapters", "hnswlib,faiss-hnsw", "--duration", "0.3",
+    )  # fmt: skip
+    assert status == 0, err
+    table = pd.read_csv(results / "studies" / "concurrency-study.csv")
+    assert set(table["adapter"]) == {"hnswlib", "faiss-hnsw", "noop"}
+    for _, rows in table.groupby("adapter"):
+        assert sorted(rows["clients"]) == client_levels()
+    assert table[table["adapter"] == "noop"]["harness_bound"].all()
+    assert not table[table["adapter"] != "noop"]["harness_bound"].any()
+    # the chosen configuration is the one of the single-query sweep nearest 0.95
+    sweep = load_frame(results)
+    single = sweep[(sweep["mode"] == "single") & (sweep["adapter"] == "hnswlib")]
+    nearest = single.loc[(single["recall"] - 0.95).abs().idxmin(), "query_params"]
+    assert set(table[table["adapter"] == "hnswlib"]["query_params"]) == {nearest}
+    assert (results / "studies" / "concurrency-study-qps.png").stat().st_size > 1000
+    assert "QPS at p99 <=" in out
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [("--duration", "0", "--duration"), ("--adapters", "annoy", "annoy")],
+)
+def test_concurrency_study_refuses_bad_options_in_one_line(
+    cli, make_dataset, tmp_path, option, value, message
+):
+    path = make_dataset("study", n=300, n_queries=10, dim=8)
+    status, _, err = cli(
+        "--data-dir", path.parent, "--results-dir", tmp_path / "r", "experiment", "concurrency",
+        "study", option, value,
+    )  # fmt: skip
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
