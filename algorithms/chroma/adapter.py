@@ -39,7 +39,7 @@ COLLECTION = "annbench"
 class ChromaAdapter(Adapter):
     def _connect(self) -> None:
         settings = chromadb.Settings(anonymized_telemetry=False)
-        self.client = chromadb.PersistentClient(path=self.folder.name, settings=settings)
+        self.chroma = chromadb.PersistentClient(path=self.folder.name, settings=settings)
 
     def build(self, base: np.ndarray, ids: np.ndarray) -> None:
         self.folder = tempfile.TemporaryDirectory(prefix="annbench-chroma-")
@@ -52,13 +52,13 @@ class ChromaAdapter(Adapter):
             "ef_search": self.ef_search,
             "num_threads": self.build_threads or os.cpu_count(),
         }
-        self.collection = self.client.create_collection(
+        self.collection = self.chroma.create_collection(
             COLLECTION, configuration={"hnsw": hnsw}, embedding_function=None
         )
         self.insert(base, ids)
 
     def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        batch = self.client.get_max_batch_size()
+        batch = self.chroma.get_max_batch_size()
         names = [str(i) for i in ids.tolist()]
         metadatas = self._metadatas(ids) if self.attributes is not None else None
         for start in range(0, len(vectors), batch):
@@ -68,7 +68,7 @@ class ChromaAdapter(Adapter):
             )
 
     def delete(self, ids: np.ndarray) -> None:
-        batch = self.client.get_max_batch_size()
+        batch = self.chroma.get_max_batch_size()
         names = [str(i) for i in ids.tolist()]
         for start in range(0, len(names), batch):
             self.collection.delete(ids=names[start : start + batch])
@@ -98,9 +98,9 @@ class ChromaAdapter(Adapter):
             return
         self.ef_search = int(ef_search)
         self.collection.modify(configuration={"hnsw": {"ef_search": self.ef_search}})
-        self.client.clear_system_cache()  # drops the loaded index; reopening loads it anew
+        self.chroma.clear_system_cache()  # drops the loaded index; reopening loads it anew
         self._connect()
-        self.collection = self.client.get_collection(COLLECTION, embedding_function=None)
+        self.collection = self.chroma.get_collection(COLLECTION, embedding_function=None)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         found = self.collection.query(query_embeddings=queries, n_results=k, include=["distances"])
@@ -136,7 +136,7 @@ class ChromaAdapter(Adapter):
         return total or None
 
     def close(self) -> None:
-        self.client.clear_system_cache()
+        self.chroma.clear_system_cache()
         self.folder.cleanup()
 
 

@@ -44,8 +44,8 @@ class MilvusLiteAdapter(Adapter):
     def build(self, base: np.ndarray, ids: np.ndarray) -> None:
         self.folder = tempfile.TemporaryDirectory(prefix="annbench-milvus-")
         self.path = os.path.join(self.folder.name, "annbench.db")
-        self.client = MilvusClient(self.path)
-        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        self.milvus = MilvusClient(self.path)
+        schema = self.milvus.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=base.shape[1])
         for name in [] if self.attributes is None else self.attributes.columns:
@@ -59,9 +59,9 @@ class MilvusLiteAdapter(Adapter):
                 )
             else:
                 schema.add_field(name, DataType.INT64)
-        self.client.create_collection(COLLECTION, schema=schema)
+        self.milvus.create_collection(COLLECTION, schema=schema)
         self.insert(base, ids)
-        self.client.flush(COLLECTION)
+        self.milvus.flush(COLLECTION)
         index_type = str(self.build_params.get("index_type", "AUTOINDEX")).upper()
         params = {}
         if index_type in GRAPH_INDEXES:
@@ -69,12 +69,12 @@ class MilvusLiteAdapter(Adapter):
                 "M": int(self.build_params.get("M", 16)),
                 "efConstruction": int(self.build_params.get("efConstruction", 200)),
             }
-        index = self.client.prepare_index_params()
+        index = self.milvus.prepare_index_params()
         index.add_index(
             "vector", index_type=index_type, metric_type=METRICS[self.metric], params=params
         )
-        self.client.create_index(COLLECTION, index)
-        self.client.load_collection(COLLECTION)
+        self.milvus.create_index(COLLECTION, index)
+        self.milvus.load_collection(COLLECTION)
         self.ef = 64
 
     def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
@@ -87,11 +87,11 @@ class MilvusLiteAdapter(Adapter):
             for name, column in columns.items():
                 for row, value in zip(rows, column[start:end]):
                     row[name] = value
-            self.client.insert(COLLECTION, rows)
+            self.milvus.insert(COLLECTION, rows)
 
     def delete(self, ids: np.ndarray) -> None:
         if len(ids):
-            self.client.delete(COLLECTION, filter=f"id in {ids.tolist()}")
+            self.milvus.delete(COLLECTION, filter=f"id in {ids.tolist()}")
 
     def _attribute_columns(self, ids: np.ndarray) -> dict[str, list]:
         """Each attribute column the dataset has, in insertion order (attributes are indexed
@@ -132,7 +132,7 @@ class MilvusLiteAdapter(Adapter):
         extra = {"filter": expression} if expression else {}
         for start in range(0, len(rows), QUERY_BATCH):
             batch = rows[start : start + QUERY_BATCH]
-            found = self.client.search(
+            found = self.milvus.search(
                 COLLECTION,
                 data=queries[batch].tolist(),
                 limit=k,
@@ -156,7 +156,7 @@ class MilvusLiteAdapter(Adapter):
         return total or None
 
     def close(self) -> None:
-        self.client.close()
+        self.milvus.close()
         server_manager_instance.release_server(self.path)
         self.folder.cleanup()
 

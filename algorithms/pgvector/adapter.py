@@ -40,6 +40,7 @@ invisible, so a query whose ef_search nearest index entries include deleted rows
 with fewer than k.
 """
 
+import copy
 import os
 import tempfile
 
@@ -54,6 +55,8 @@ OPERATORS = {
     "ip": ("<#>", "vector_ip_ops"),
 }  # <#> is the negated inner product: ascending
 DSN_ENV = "ANNBENCH_PGVECTOR_DSN"
+APPLICATION = "annbench"  # application_name of the build's connection (pg_stat_activity)
+CLIENT_APPLICATION = "annbench client"  # ... and of each concurrent client's own connection
 
 # attribute column: (SQL type, index method), created when the dataset has the attribute
 COLUMNS = {"label": ("bigint", "btree"), "value": ("bigint", "btree"), "tags": ("bigint[]", "gin")}
@@ -79,7 +82,10 @@ class PgvectorAdapter(Adapter):
             self.folder = tempfile.TemporaryDirectory(prefix="annbench-pg-")
             self.server = pgserver.get_server(self.folder.name, cleanup_mode="stop")
             dsn = self.server.get_uri()
-        self.connection = psycopg.connect(dsn, autocommit=True)
+        self.dsn = dsn
+        self.owner = True  # this adapter made the table (a client's handle did not)
+        self.settings = {}  # session settings every connection of this build applies
+        self.connection = psycopg.connect(dsn, autocommit=True, application_name=APPLICATION)
         self.table = f"annbench_items_{os.getpid()}"
         operator, opclass = OPERATORS[self.metric]
         self.operator = operator
@@ -104,7 +110,7 @@ class PgvectorAdapter(Adapter):
                     method = COLUMNS[name][1]
                     cursor.execute(f"CREATE INDEX ON {self.table} USING {method} ({name})")
                 cursor.execute(f"ANALYZE {self.table}")  # the planner's row estimates per filter
-                cursor.execute("SET plan_cache_mode = force_custom_plan")
+                self._set(cursor, "plan_cache_mode", "force_custom_plan")
 
     def _copy(self, cursor, vectors: np.ndarray, ids: np.ndarray) -> None:
         """COPY rows of (id, embedding, the attribute columns) into the table."""
@@ -135,9 +141,30 @@ class PgvectorAdapter(Adapter):
                 rows.append(getattr(self.attributes, name)[ids].tolist())
         return rows
 
+    def _set(self, cursor, name: str, value) -> None:
+        """SET a session setting, and remember it for the connections of clients."""
+        cursor.execute(f"SET {name} = {value}")
+        self.settings[name] = value
+
     def set_query_params(self, ef_search: int = 40) -> None:
         with self.connection.cursor() as cursor:
-            cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+            self._set(cursor, "hnsw.ef_search", int(ef_search))
+
+    def client(self) -> "PgvectorAdapter":
+        """A handle with a connection of its own to the same server, with this session's
+        settings (a psycopg connection must not be shared across a fork, nor by threads
+        searching at once). Its ``close`` closes that connection alone: the table and the
+        server belong to the adapter that built them."""
+        handle = copy.copy(self)
+        handle.server, handle.owner = None, False
+        handle.settings = dict(self.settings)
+        handle.connection = psycopg.connect(
+            self.dsn, autocommit=True, application_name=CLIENT_APPLICATION
+        )
+        with handle.connection.cursor() as cursor:
+            for name, value in self.settings.items():
+                cursor.execute(f"SET {name} = {value}")
+        return handle
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = np.full((len(queries), k), -1, dtype=np.int64)
@@ -187,8 +214,9 @@ class PgvectorAdapter(Adapter):
             )
 
     def close(self) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        if self.owner:  # a client's handle closes its connection and leaves the table
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
         self.connection.close()
         if self.server is not None:
             self.server.cleanup()
