@@ -303,3 +303,31 @@ def test_concurrency_study_refuses_bad_options_in_one_line(
         "study", option, value,
     )  # fmt: skip
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_pgvector_serves_clients_while_rows_arrive(make_dataset, tmp_path):
+    """A real server: two clients (each its own connection) search while the adapter's own
+    connection COPYs rows in at the set rate; the ingested rows are found as they arrive."""
+    pytest.importorskip("pgserver")
+    path = make_dataset("pgingest", n=2000, n_queries=40, dim=8)
+    runbook = {
+        "name": "pg-ingest",
+        "steps": [
+            {"insert": {"range": [0, 1500]}},
+            {"search": {"clients": 2, "duration": 1.5, "warmup": 0.2,
+                        "ingest": {"range": [1500, 2000], "rate": 200}}},
+            {"search": {}},
+        ],
+    }  # fmt: skip
+    pgvector = {"name": "pgvector", "query": {"ef_search": [80]}}
+    experiment = _experiment(path, [pgvector], runbooks=[runbook])
+    outcomes = run_sweep(expand(experiment, path.parent), tmp_path / "r", executor="process")
+    assert [o.status for o in outcomes] == ["ok"], outcomes[0].error
+    frame = load_frame(tmp_path / "r")
+    busy = frame[frame["ingest_rate"] == 200].iloc[0]
+    quiet = frame[(frame["step"] == 2) & frame["ingest_rate"].isna()].iloc[0]
+    assert busy["client_mode"] == "thread" and 150 <= busy["ingested"] <= 400
+    assert quiet["recall"] > 0.8 and busy["recall"] > 0.8
+    point = next(p for p in read_result(outcomes[0].path).points if p.ingest_counts is not None)
+    assert (point.ids >= 1500).any()
+    assert frame[frame["step"] == 3]["recall"].iloc[0] > 0.8

@@ -21,8 +21,9 @@ Layout of ``RESULTS/<dataset>/<adapter>/<run_id>.h5``:
   ``client_completed`` (JSON, per client) and ``ceiling_qps`` (the harness's no-op ceiling at
   that level, measured in the same job); ``latencies_ns`` holds every completed query's
   latency, all clients pooled; measured while ingesting (a runbook step), attrs
-  ``ingest_rate`` and ``ingested`` and the array ``ingest_counts`` (per query, the points
-  inserted when its answer's query began);
+  ``ingest_rate`` and ``ingested``, and ``ids`` holds every answer kept in the window, with
+  ``query_rows`` (the query of each) and ``ingest_counts`` (the points inserted when its
+  query began; its ``truth_ids`` are over exactly those);
 - a runbook: attribute ``steps`` (JSON, one record per step: kind, points, active, seconds,
   resident memory after it).
 
@@ -95,6 +96,7 @@ class SweepPoint:
     ingest_rate: float | None = None
     ingested: int | None = None
     ingest_counts: np.ndarray | None = None
+    query_rows: np.ndarray | None = None  # while ingesting: the query each answer row answers
 
 
 CLIENT_ATTRS = ("clients", "completed", "answered", "ceiling_qps", "client_mode", "duration_s")
@@ -267,6 +269,7 @@ def _write_arrays(f, result: RunResult) -> None:
         if point.ingest_rate is not None:
             group.attrs["ingest_rate"], group.attrs["ingested"] = point.ingest_rate, point.ingested
             group.create_dataset("ingest_counts", data=np.asarray(point.ingest_counts, np.int64))
+            group.create_dataset("query_rows", data=np.asarray(point.query_rows, np.int64))
 
 
 def stored_status(results_dir: str | os.PathLike, job: Job) -> str | None:
@@ -356,6 +359,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
                     ),
                     **_client_fields(group.attrs),
                     ingest_counts=group["ingest_counts"][:] if "ingest_counts" in group else None,
+                    query_rows=group["query_rows"][:] if "query_rows" in group else None,
                 )
             )
         result.steps = json.loads(attrs.get("steps", "[]"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import inspect
 import os
 import pickle
 import select
@@ -40,6 +41,7 @@ from annbench.store.results import SweepPoint
 
 BATCH_S = 0.01  # an ingesting level inserts every 10 ms at its rate
 CEILING_S = 2.0  # the no-op ceiling's window (at most the job's duration): it settles fast
+WINDOW_ANSWERS = 200_000  # answers a client keeps while ingesting (recall is over them)
 READY_GRACE_S = 60.0  # beyond the warmup, how long clients may take to get ready
 
 
@@ -55,6 +57,7 @@ class ClientRecord:
     distances: np.ndarray
     end_ns: int
     counts: np.ndarray | None = None  # while ingesting: points inserted as each query began
+    rows: np.ndarray | None = None  # the query row of each kept answer
 
 
 @dataclass
@@ -112,11 +115,16 @@ def measure(
 ) -> SweepPoint:
     """One level at one query point: ``clients`` clients for ``duration_s`` (the job's by
     default), with the ceiling of (mode, level) measured once into ``ceilings``. With
-    ``ingest``, its points are inserted at its rate while the clients search (threads only);
-    the point's ``ingest_counts`` then hold, per query, how many had been inserted when its
-    answer's query started."""
+    ``ingest``, its points are inserted at its rate while the clients search (threads only),
+    and the point holds every answer kept in the window: ``query_rows`` the query of each,
+    ``ingest_counts`` the points inserted when its query began."""
     from annbench.datasets.groundtruth import exact_distances
 
+    if not inspect.ismethod(adapter.client):
+        raise AdapterError(
+            f"{type(adapter).__name__}.client is not Adapter.client(): an attribute of that "
+            "name hides it; rename the attribute"
+        )
     duration_s = job.duration_s if duration_s is None else duration_s
     warmup_s = job.client_warmup_s if warmup_s is None else warmup_s
     adapter.set_query_params(**params)
@@ -130,13 +138,18 @@ def measure(
                 min(duration_s, CEILING_S), mode,
             )  # fmt: skip
             ceilings[mode, clients] = ceiling.qps
-        ids, distances, answered, counts = first_answers(adapter, queries, job.k, level, ingest)
-    ids, distances = checked_output(ids, distances, len(queries), job.k, len(dataset.base))
+        if ingest is None:
+            ids, distances, answered = first_answers(adapter, queries, job.k, level)
+            rows, counts = np.arange(len(queries)), None
+        else:
+            ids, distances, rows, counts = window_answers(level)
+            answered = len(rows)
+    ids, distances = checked_output(ids, distances, len(ids), job.k, len(dataset.base))
     point = SweepPoint(
         params,
         ids,
         distances,
-        exact_distances(dataset.base, dataset.queries, ids, job.metric),
+        exact_distances(dataset.base, dataset.queries[rows], ids, job.metric),
         [level.wall_ns],
         mode="clients",
         search_threads=1,
@@ -150,7 +163,8 @@ def measure(
         duration_s=duration_s,
     )
     if ingest is not None:
-        point.ingest_rate, point.ingested, point.ingest_counts = ingest.rate, ingest.done, counts
+        point.ingest_rate, point.ingested = ingest.rate, ingest.done
+        point.ingest_counts, point.query_rows = counts, rows
     return point
 
 
@@ -187,30 +201,36 @@ def client_offsets(n_queries: int, clients: int, seed: int) -> list[int]:
     return [(first + c * n_queries // clients) % n_queries for c in range(clients)]
 
 
-def first_answers(adapter, queries: np.ndarray, k: int, level: Level, ingest=None):
+def first_answers(adapter, queries: np.ndarray, k: int, level: Level):
     """Each query's first answer within the window (clients in order); queries no client
-    reached are answered now, untimed. Returns (ids, distances, answered in the window, and
-    with ``ingest`` the ingested count when each answer's query started, else None)."""
+    reached are answered now, untimed. Returns (ids, distances, answered in the window)."""
     n = len(queries)
     ids = np.full((n, k), -1, dtype=np.int64)
     distances = np.zeros((n, k), dtype=np.float32)
-    counts = np.zeros(n, dtype=np.int64)
     seen = np.zeros(n, dtype=bool)
     for record in level.records:
-        rows = (record.offset + np.arange(len(record.ids))) % n
-        fresh = ~seen[rows]
-        ids[rows[fresh]], distances[rows[fresh]] = record.ids[fresh], record.distances[fresh]
-        if record.counts is not None:
-            counts[rows[fresh]] = record.counts[fresh]
-        seen[rows] = True
+        fresh = ~seen[record.rows]
+        ids[record.rows[fresh]] = record.ids[fresh]
+        distances[record.rows[fresh]] = record.distances[fresh]
+        seen[record.rows] = True
     answered = int(seen.sum())
     missing = np.flatnonzero(~seen)
     if len(missing):
-        if ingest is not None:
-            counts[missing] = ingest.done
         found, found_distances = adapter.search(np.ascontiguousarray(queries[missing]), k)
         ids[missing], distances[missing] = found, found_distances
-    return ids, distances, answered, counts if ingest is not None else None
+    return ids, distances, answered
+
+
+def window_answers(level: Level):
+    """Every answer the clients kept in the window (while ingesting): (ids, distances, the
+    query row of each, the points inserted when each query began)."""
+    records = level.records
+    return (
+        np.concatenate([r.ids for r in records]),
+        np.concatenate([r.distances for r in records]),
+        np.concatenate([r.rows for r in records]),
+        np.concatenate([r.counts for r in records]),
+    )
 
 
 def run_level(
@@ -238,40 +258,44 @@ def client_loop(
 ):
     """One client: warm up for ``warmup_s``, then ``start()`` (which waits for the common start
     and returns the deadline in perf_counter ns), then single queries until the deadline.
-    ``progress()`` (while ingesting) is read as each first-lap query begins."""
+    Keeps the answers of its first lap over the queries; while ingesting (``progress()``: the
+    points inserted so far, read as each query begins) every answer in the window, up to
+    ``WINDOW_ANSWERS``, with its query row and that count."""
     n = len(queries)
     row = offset
     warm_until = time.perf_counter_ns() + int(warmup_s * 1e9)
     while time.perf_counter_ns() < warm_until:
         handle.search(queries[row : row + 1], k)
         row = row + 1 if row + 1 < n else 0
-    ids = np.full((n, k), -1, dtype=np.int64)
-    distances = np.zeros((n, k), dtype=np.float32)
+    keep = n if progress is None else WINDOW_ANSWERS
+    ids, distances = [], []
+    rows, counts = array.array("q"), array.array("q")
     latencies = array.array("q")
-    counts = np.zeros(n, dtype=np.int64) if progress is not None else None
     row, count, end = offset, 0, 0
     deadline = start()
     while True:
-        if counts is not None and count < n:
-            counts[count] = progress()
+        inserted = progress() if progress is not None else 0
         began = time.perf_counter_ns()
         if began >= deadline:
             break
         found, found_distances = handle.search(queries[row : row + 1], k)
         end = time.perf_counter_ns()
         latencies.append(end - began)
-        if count < n:
-            ids[count], distances[count] = found[0], found_distances[0]
+        if count < keep:
+            ids.append(np.array(found[0], dtype=np.int64))
+            distances.append(np.array(found_distances[0], dtype=np.float32))
+            rows.append(row)
+            counts.append(inserted)
         count += 1
         row = row + 1 if row + 1 < n else 0
-    lap = min(count, n)
     return ClientRecord(
         np.frombuffer(latencies, dtype=np.int64).copy(),
         offset,
-        ids[:lap],
-        distances[:lap],
+        np.array(ids, dtype=np.int64).reshape(-1, k),
+        np.array(distances, dtype=np.float32).reshape(-1, k),
         end,
-        None if counts is None else counts[:lap],
+        None if progress is None else np.frombuffer(counts, dtype=np.int64).copy(),
+        np.frombuffer(rows, dtype=np.int64).copy(),
     )
 
 

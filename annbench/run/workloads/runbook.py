@@ -87,9 +87,10 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
                     point.truth_ids = ids_true[:, : job.k]
                     point.truth_distances = distances_true[:, : job.k]
                 else:
+                    rows = point.query_rows
                     point.truth_ids, point.truth_distances = ingest_truth(
-                        base, view.queries, ids_true, ingested.ids, point.ingest_counts,
-                        job.metric, job.k,
+                        base, view.queries[rows], ids_true[rows], ingested.ids,
+                        point.ingest_counts, job.metric, job.k,
                     )  # fmt: skip
             points += found
             search_number += 1
