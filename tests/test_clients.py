@@ -192,7 +192,7 @@ def _runbook_run(path, tmp_path, adapters, runbook, **settings):
 
 
 def test_a_runbook_searches_with_clients_while_ingesting_and_without(
-    make_dataset, tmp_path, test_adapters
+    make_dataset, tmp_path, test_adapters, cli
 ):
     """The step measures its clients without ingestion, then again while its points arrive at
     the set rate; each answer during ingestion is scored against the points inserted when its
@@ -221,6 +221,19 @@ def test_a_runbook_searches_with_clients_while_ingesting_and_without(
     assert (point.ids >= 1000).any()  # the clients saw points as they arrived
     assert frame[frame["step"] == 3]["recall"].iloc[0] == 1.0  # all 1600 are in
     assert [r["active"] for r in result.steps if r["kind"] == "search"] == [1600, 1600]
+    # the views pair the two measurements of the step and keep the busy one out of the score
+    from annbench.analysis.streaming import ingestion_table, runbook_scores
+    from annbench.views.report.builder import build_report
+
+    (pair,) = ingestion_table(frame).itertuples()
+    assert pair.recall_quiet == 1.0 and pair.qps_quiet == quiet["qps"]
+    assert pair.qps_ingesting == busy["qps"] and pair.ingest_rate == 300
+    assert sorted(runbook_scores(frame)["steps"]) == [1, 1]  # clients step; plain step
+    build_report(tmp_path / "r", tmp_path / "report", frame=frame, data_dir=path.parent)
+    (page,) = (tmp_path / "report").glob("dataset-*-streaming.html")
+    assert "Search while ingesting" in page.read_text()
+    status, out, _ = cli("--results-dir", tmp_path / "r", "results", "--scores")
+    assert status == 0 and "measured while ingesting" in out and "recall_ingesting" in out
 
 
 @pytest.mark.parametrize(

@@ -30,11 +30,46 @@ def is_runbook(frame):
     return frame["workload"].fillna("").astype(str).str.startswith(RUNBOOK_PREFIX)
 
 
-def runbook_points(frame):
+def runbook_points(frame, *, ingesting: bool = False):
     """The ok search-step rows of runbook workloads, with ``runbook`` (the workload's name
-    without its prefix)."""
+    without its prefix). A step measured while ingesting (concurrent clients) is a second
+    measurement of that step: left out of the steps and scores, kept with ``ingesting``."""
     rows = frame[is_runbook(frame) & frame["status"].eq("ok") & frame["step"].notna()]
+    if "ingest_rate" in rows.columns:
+        rows = rows[rows["ingest_rate"].notna() == ingesting]
+    elif ingesting:
+        rows = rows.iloc[0:0]
     return rows.assign(runbook=rows["workload"].str.slice(len(RUNBOOK_PREFIX)))
+
+
+INGESTION_KEYS = ["run_id", "step", "query_params"]
+INGESTION_COLUMNS = [
+    "dataset", "runbook", "adapter", "build_params", "query_params", "step", "clients",
+    "ingest_rate", "ingested", "qps_quiet", "qps_ingesting", "p99_ms_quiet",
+    "p99_ms_ingesting", "recall_quiet", "recall_ingesting",
+]  # fmt: skip
+
+
+def ingestion_table(frame):
+    """Each search step measured while ingesting beside the same step, configuration and
+    clients without ingestion: QPS, p99 latency (ms) and recall of both (``INGESTION_COLUMNS``;
+    empty without such steps)."""
+    import pandas as pd
+
+    busy = runbook_points(frame, ingesting=True)
+    if busy.empty:
+        return pd.DataFrame(columns=INGESTION_COLUMNS)
+    quiet = runbook_points(frame)
+    measures = {"qps": "qps", "latency_p99_ms": "p99_ms", "recall": "recall"}
+    pairs = busy.merge(
+        quiet[[*INGESTION_KEYS, *measures]], on=INGESTION_KEYS, suffixes=("", "_quiet")
+    )
+    for column, name in measures.items():
+        pairs[f"{name}_ingesting"] = pairs[column]
+        pairs[f"{name}_quiet"] = pairs[f"{column}_quiet"]
+    pairs["step"] = pairs["step"].astype(int)
+    pairs["clients"] = pairs["clients"].astype(int)
+    return pairs[INGESTION_COLUMNS].sort_values(["dataset", "runbook", "adapter", "step"])
 
 
 def step_table(frame):

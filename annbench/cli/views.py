@@ -203,7 +203,7 @@ RUNBOOK_HINT = (
 
 def _scores(obj: Context, frame):
     """(the runbook score table, its text): refused in one line without runbook results."""
-    from annbench.analysis.streaming import runbook_scores
+    from annbench.analysis.streaming import ingestion_table, runbook_scores
 
     table = runbook_scores(frame)
     if table.empty:
@@ -211,9 +211,14 @@ def _scores(obj: Context, frame):
     table = table[list(SCORE_COLUMNS)]
     shown = table.rename(columns=SCORE_COLUMNS)
     shown["threads"] = ["-" if pd_isna(t) else str(int(t)) for t in shown["threads"]]
-    text = shown.to_string(
-        index=False, na_rep="-", float_format=lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
-    )
+    figures = lambda v: f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"  # noqa: E731
+    text = shown.to_string(index=False, na_rep="-", float_format=figures)
+    ingestion = ingestion_table(frame)
+    if not ingestion.empty:
+        text += (
+            "\n\nsearch steps measured while ingesting, beside the same clients without it:\n"
+            + ingestion.to_string(index=False, na_rep="-", float_format=figures)
+        )
     return table, text
 
 

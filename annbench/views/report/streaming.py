@@ -8,7 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from annbench.analysis.streaming import DEFAULT_TARGET, nearest_score, runbook_scores
+from annbench.analysis.streaming import (
+    DEFAULT_TARGET,
+    INGESTION_COLUMNS,
+    ingestion_table,
+    nearest_score,
+    runbook_scores,
+)
 from annbench.errors.files import write_text
 from annbench.errors.names import file_stem
 from annbench.views.report.format import figure, number
@@ -65,6 +71,11 @@ def streaming_pages(
             "target": target,
             "columns": COLUMNS,
             "runbooks": sections,
+            "ingestion_columns": INGESTION_COLUMNS[1:],
+            "ingestion": [
+                [_cell(row[column]) for column in INGESTION_COLUMNS[1:]]
+                for _, row in ingestion_table(ok).iterrows()
+            ],
             "failures": [
                 {"label": r["label"], "error": r["error"]}
                 for _, r in rows[rows["status"] != "ok"].drop_duplicates("run_id").iterrows()
@@ -73,6 +84,10 @@ def streaming_pages(
         write_text(out / page, templates.get_template("streaming.html.j2").render(context))
         pages.append({"name": name, "page": page, "runbooks": len(sections)})
     return pages
+
+
+def _cell(value) -> str:
+    return number(value) if isinstance(value, float) else str(value)
 
 
 def _caption(runbook: str, target: float) -> str:
