@@ -271,7 +271,8 @@ def bench_clients(n: int = 100_000, dim: int = 64, k: int = 10, seconds: float =
     a time in this process, alternating; then the no-op ceiling at each level and mode."""
     from annbench.adapters.registry import get_adapter, load_adapter_class
     from annbench.run.threads import thread_limit
-    from annbench.run.workloads.clients import NoOp, run_level
+    from annbench.run.workloads.client_pool import run_level
+    from annbench.run.workloads.clients import NoOp
     from annbench.studies.concurrency import client_levels
 
     rng = np.random.default_rng(0)
