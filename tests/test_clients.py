@@ -230,7 +230,7 @@ def test_a_runbook_searches_with_clients_while_ingesting_and_without(
     assert pair.qps_ingesting == busy["qps"] and pair.ingest_rate == 300
     assert sorted(runbook_scores(frame)["steps"]) == [1, 1]  # clients step; plain step
     build_report(tmp_path / "r", tmp_path / "report", frame=frame, data_dir=path.parent)
-    (page,) = (tmp_path / "report").glob("dataset-*-streaming.html")
+    (page,) = (tmp_path / "report").glob("streaming-*.html")
     assert "Search while ingesting" in page.read_text()
     status, out, _ = cli("--results-dir", tmp_path / "r", "results", "--scores")
     assert status == 0 and "measured while ingesting" in out and "recall_ingesting" in out

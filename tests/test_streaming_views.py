@@ -129,14 +129,14 @@ def test_plot_streaming_writes_a_figure_per_runbook(cli, bench, tmp_path):
 def test_report_has_streaming_page_and_static_views_hold_no_runbook(bench, frame, scores):
     out = bench / "report"
     index = build_report(bench / "mixed", out, frame=frame, data_dir=bench / "datasets")
-    page = (out / "dataset-tiny-streaming.html").read_text()
+    page = (out / "streaming-tiny.html").read_text()
     assert f"Runbook {RUNBOOK}" in page
     assert page.count('<table class="scores') == 1
     assert len(re.findall(r"<tr><td>●?</td><td>(?:faiss-flat|hnswlib)", page)) == len(scores)
     for src in re.findall(r'(?:src|href)="(figures/[^"]+)"', page):
         assert (out / src).exists()
-    assert f"figures/tiny-streaming-{RUNBOOK}.svg" in page
-    assert "dataset-tiny-streaming.html" in index.read_text()
+    assert f"figures/streaming-tiny/tiny-{RUNBOOK}.svg" in page
+    assert "streaming-tiny.html" in index.read_text()
     static = (out / "dataset-tiny.html").read_text()
     points = static.split('<table class="points')[1]
     static_points = (frame["workload"] == "static").sum()
@@ -168,3 +168,23 @@ def test_scores_without_runbook_results_say_how_to_run_one(cli, bench):
 )
 def test_bad_options_are_one_line(cli, bench, args, fragment):
     assert_one_line_error(run_cli(cli, bench, "mixed", *args), fragment)
+
+
+def test_a_dataset_named_like_another_datasets_streaming_page_gets_a_page_of_its_own(
+    bench, tmp_path
+):
+    """The streaming page of 'tiny' and the dataset page of a dataset named 'tiny-streaming'
+    (or 'streaming-tiny') never share a file."""
+    results = tmp_path / "results"
+    shutil.copytree(bench / "mixed", results)
+    for name in ("tiny-streaming", "streaming-tiny"):
+        dataset = make_synthetic("blobs", {"n": 500, "n_queries": 10, "dim": 8}, seed=1)
+        path = save_with_ground_truth(dataset, tmp_path / "data" / f"{name}.hdf5", progress=False)
+        spec = {"datasets": [str(path)], "k": 10, "repeats": 1, "adapters": ["faiss-flat"]}
+        run_sweep(expand(parse_experiment(spec), path.parent), results, executor="inline")
+    out = tmp_path / "report"
+    build_report(results, out, frame=load_frame(results, per_query=True))
+    assert f"Runbook {RUNBOOK}" in (out / "streaming-tiny.html").read_text()
+    for name in ("tiny-streaming", "streaming-tiny"):
+        page = (out / f"dataset-{name}.html").read_text()
+        assert RUNBOOK not in page and name in page

@@ -191,9 +191,9 @@ def _filtered_pages(frame, out: Path, templates, common) -> list[dict[str, Any]]
         table = cell_table(rows)
         if table.empty:
             continue
-        stem = f"{file_stem(name)}-filtered"
-        page = f"dataset-{stem}.html"
-        paths = plot_filtered(rows, out / "figures" / stem, name, table=table)
+        stem = file_stem(name)  # the page and figures under a prefix of their own
+        page = f"filtered-{stem}.html"
+        paths = plot_filtered(rows, out / "figures" / f"filtered-{stem}" / stem, name, table=table)
         figures = [
             figure([p for p in paths if p.stem == f"{stem}-{view}"], out, caption)
             for view, caption in FILTERED_CAPTIONS.items()

@@ -47,11 +47,13 @@ def streaming_pages(
     runs included); return the index's links: name, page and the number of runbooks."""
     pages = []
     for name, rows in runbook_rows.groupby("dataset", sort=True):
-        stem = f"{file_stem(name)}-streaming"
-        page = f"dataset-{stem}.html"
+        # a prefix of its own (as every page kind has), so no dataset's name can reach it
+        stem = file_stem(name)
+        page = f"streaming-{stem}.html"
         ok = rows[rows["status"] == "ok"]
         records = step_records(results_dir, ok["run_id"].unique())
-        paths = plot_streaming(ok, out / "figures" / stem, name, records=records, target=target)
+        folder = out / "figures" / f"streaming-{stem}"
+        paths = plot_streaming(ok, folder / stem, name, records=records, target=target)
         scores = runbook_scores(ok)
         chosen = set(nearest_score(scores, target).index)
         sections = []
