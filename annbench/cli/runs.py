@@ -232,6 +232,10 @@ def result_table(frame) -> str:
         columns[at:at] = ["step", "active"]
         shown["step"] = shown["step"].astype("Int64")
         shown["active"] = shown["active"].astype("Int64")
+    if "search_threads" in shown.columns:  # whole numbers, "-" for the library's default
+        shown["search_threads"] = [
+            "-" if pd_isna(t) else str(int(t)) for t in shown["search_threads"]
+        ]
     if (shown["status"] != "ok").any():
         columns.append("error")
     return shown[columns].to_string(

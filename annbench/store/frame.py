@@ -216,6 +216,8 @@ def _clients_columns(job, point, n_queries: int) -> dict[str, Any]:
         return {"clients": None}
     qps = point.completed / (point.search_times_ns[0] / 1e9)
     return {
+        # one window, one figure: no spread to show
+        **{key: np.nan for key in ("qps_min", "qps_max", "qps_iqr", "cv")},
         "clients": point.clients,
         "client_mode": point.client_mode,
         "duration_s": point.duration_s,

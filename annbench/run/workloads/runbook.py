@@ -46,7 +46,7 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
     built, points, records, search_number = False, [], [], 0
     ceilings: dict = {}
     for index, step in enumerate(steps):
-        ingested = None
+        ingested = searched = None
         if step.during:
             continue  # inserted by the search step before it, while its clients searched
         start = time.perf_counter_ns()
@@ -77,6 +77,7 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
             else:
                 found = sweep(adapter, view, seen, job)
             elapsed = time.perf_counter_ns() - start
+            searched = int(active.sum())  # what the step's exact truth covers
             allowed = active.copy()
             if ingested is not None:
                 allowed[ingested.ids] = True
@@ -100,7 +101,7 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
                 "step": step.number,
                 "kind": step.kind,
                 "points": int(len(step.ids)),
-                "active": int(active.sum()),
+                "active": int(active.sum()) if searched is None else searched,
                 "seconds": elapsed / 1e9,
                 "rss_bytes": _rss_bytes(),
                 "queries": step.queries,
