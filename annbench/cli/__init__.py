@@ -22,7 +22,9 @@ from annbench.cli import (  # noqa: F401
     filters,
     gate,
     images,
+    plots,
     runs,
+    service_studies,
     studies,
     views,
 )
