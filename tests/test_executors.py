@@ -113,7 +113,8 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_jobs(
                 "datasets": [str(path)],
                 "repeats": 1,
                 "adapters": [
-                    {"name": "sleepy", "build": {"seconds": [1.0, 1.01, 1.02, 1.03, 1.04]}}
+                    # 2 s each: a busy machine that polls late still interrupts mid-sweep
+                    {"name": "sleepy", "build": {"seconds": [2.0, 2.01, 2.02, 2.03, 2.04]}}
                 ],
             }
         )
@@ -129,7 +130,14 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_jobs(
         str(spec),
     ]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # as a terminal has it: a shell running this suite in the background ignores SIGINT
+        # for its children, and Python then installs no KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not result_files(results) and time.monotonic() < deadline:
