@@ -306,7 +306,12 @@ def test_concurrency_study_measures_each_method_near_recall_095_beside_the_ceili
 
 @pytest.mark.parametrize(
     "option,value,message",
-    [("--duration", "0", "--duration"), ("--adapters", "annoy", "annoy")],
+    [
+        ("--duration", "0", "--duration"),
+        ("--duration", "nan", "--duration must be a positive number of seconds"),
+        ("--p99-bound-ms", "inf", "--p99-bound-ms must be a positive number"),
+        ("--adapters", "annoy", "annoy"),
+    ],
 )
 def test_concurrency_study_refuses_bad_options_in_one_line(
     cli, make_dataset, tmp_path, option, value, message
@@ -317,6 +322,7 @@ def test_concurrency_study_refuses_bad_options_in_one_line(
         "study", option, value,
     )  # fmt: skip
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()  # refused before anything ran
 
 
 def test_pgvector_serves_clients_while_rows_arrive(make_dataset, tmp_path):

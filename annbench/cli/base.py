@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -127,3 +128,16 @@ def choice_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
             f"{what} {', '.join(unknown) or '(none)'}: choose from {', '.join(allowed)}"
         )
     return values
+
+
+def positive_number(unit: str):
+    """An option callback: a finite number > 0 of ``unit``, else one line (click's FloatRange
+    lets NaN through, since NaN compares false with every bound)."""
+
+    def check(_ctx, param, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            name = "--" + param.name.replace("_", "-")
+            raise UserError(f"{name} must be a positive number of {unit}, got {value:g}")
+        return value
+
+    return check

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from annbench.cli.base import Context, pass_context
+from annbench.cli.base import Context, pass_context, positive_number
 from annbench.cli.studies import executor_option, experiment
 from annbench.errors import UserError
 from annbench.errors.files import write_text
@@ -84,14 +84,16 @@ def experiment_streaming(
 )
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0, min_open=True, max=3600),
+    type=float,
+    callback=positive_number("seconds"),
     default=10.0,
     show_default=True,
     help="Seconds per client level.",
 )
 @click.option(
     "--p99-bound-ms",
-    type=click.FloatRange(min=0, min_open=True, max=1e6),
+    type=float,
+    callback=positive_number("milliseconds"),
     default=20.0,
     show_default=True,
     help="The latency bound of the 'QPS at p99 <= X ms' table.",

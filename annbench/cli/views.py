@@ -16,6 +16,7 @@ from annbench.cli.base import (
     load_results,
     note,
     pass_context,
+    positive_number,
 )
 from annbench.cli.runs import pd_isna, result_text
 from annbench.errors import UserError
@@ -254,6 +255,7 @@ def env(as_json: bool) -> None:
 @click.option(
     "--p99-bound-ms",
     type=float,
+    callback=positive_number("milliseconds"),
     help="Concurrent clients: the ranking's column of each adapter's highest QPS whose p99 "
     "latency is at most this many milliseconds.  [default: 20]",
 )
@@ -261,17 +263,11 @@ def env(as_json: bool) -> None:
 @pass_context
 def report(obj: Context, out: Path | None, p99_bound_ms: float | None, include_stale: bool) -> None:
     """Write the static HTML report (opens from file://, no network needed)."""
-    import math
-
     from annbench.analysis.concurrency import DEFAULT_P99_BOUND_MS
     from annbench.views.report.builder import build_report
 
     if p99_bound_ms is None:
         p99_bound_ms = DEFAULT_P99_BOUND_MS
-    elif not (math.isfinite(p99_bound_ms) and p99_bound_ms > 0):
-        raise UserError(
-            f"--p99-bound-ms must be a positive number of milliseconds, got {p99_bound_ms:g}"
-        )
     frame = load_results(obj, include_stale=include_stale, per_query=True)
     index = build_report(
         obj.results_dir,

@@ -258,14 +258,7 @@ def _integer(value: Any, key: str, where: str, *, minimum: int) -> int:
 
 
 def _timeout(value: Any, where: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise UserError(f"{where}: 'timeout' must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
+    return _seconds(value, "timeout", where, positive=True)
 
 
 def check_timeout(value: float, where: str = "--timeout") -> float:

@@ -116,35 +116,27 @@ def run(adapter, base, base_seen, query_sets, query_sets_seen, job: Job, steps, 
 
 
 def _clients_step(adapter, view, queries, job: Job, step, ceilings, ingested, base_seen):
-    """A search step by concurrent clients: every query point in the adapter's client mode;
-    with ingestion, the first query point again, as threads, while the step's points are
-    inserted at its rate (then the rest of them)."""
+    """A search step by concurrent clients: every query point, in the adapter's client mode
+    (as threads when the step ingests, so that the quiet and the ingesting measurements run
+    alike); then, when it ingests, the first query point again while the step's points are
+    inserted at its rate (and the rest of them after)."""
     from annbench.run.workloads import clients
 
     options = step.clients
-    timing = {"duration_s": options["duration"], "warmup_s": options["warmup"]}
-    level = options["clients"]
-    if ingested is None:
-        return [
-            clients.measure(
-                adapter, view, queries, job, params, level, job.client_mode, ceilings, **timing
-            )
-            for params in job.query_params
-        ]
-    found = [
-        clients.measure(adapter, view, queries, job, params, level, "thread", ceilings, **timing)
-        for params in job.query_params
-    ]
-    ingest = clients.Ingest(
-        adapter, np.ascontiguousarray(base_seen[ingested.ids]), ingested.ids, options["rate"]
-    )
-    params = job.query_params[0]
-    found.append(
-        clients.measure(
-            adapter, view, queries, job, params, level, "thread", ceilings, ingest=ingest, **timing
-        )
-    )
-    ingest.finish()
+    mode = job.client_mode if ingested is None else "thread"
+
+    def measure(params, ingest=None):
+        return clients.measure(
+            adapter, view, queries, job, params, options["clients"], mode, ceilings,
+            duration_s=options["duration"], warmup_s=options["warmup"], ingest=ingest,
+        )  # fmt: skip
+
+    found = [measure(params) for params in job.query_params]
+    if ingested is not None:
+        vectors = np.ascontiguousarray(base_seen[ingested.ids])
+        ingest = clients.Ingest(adapter, vectors, ingested.ids, options["rate"])
+        found.append(measure(job.query_params[0], ingest))
+        ingest.finish()
     return found
 
 
