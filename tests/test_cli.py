@@ -224,3 +224,14 @@ def test_spec_file_with_a_flag_that_is_not_true_or_false(tmp_path, cli, monkeypa
     )
     monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(tmp_path / "algorithms"))
     assert_one_line_error(cli("adapters", "list"), "spec.yml", "'repeatable'", "true or false")
+
+
+@pytest.mark.parametrize("cpus", ["nan", "inf", "0", "-1.5"])
+def test_a_cpu_quota_that_is_not_a_positive_number_is_one_line(cli, tmp_path, make_dataset, cpus):
+    spec = tmp_path / "spec.yml"
+    spec.write_text(f"datasets: [{make_dataset()}]\nadapters: [faiss-flat]\n")
+    result = cli(
+        "--results-dir", tmp_path / "r", "run", spec, "--executor", "docker", "--cpus", cpus
+    )
+    assert_one_line_error(result, "--cpus must be a positive number of CPUs")
+    assert not (tmp_path / "r").exists()

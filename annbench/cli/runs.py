@@ -10,6 +10,7 @@ from annbench.cli.base import (
     Context,
     cli,
     pass_context,
+    positive_number,
     warn,
 )
 from annbench.errors import UserError
@@ -48,7 +49,12 @@ RESULT_COLUMNS = [
 )
 @click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
 @click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
-@click.option("--cpus", type=float, help="docker: CPU quota per container (e.g. 1.5).")
+@click.option(
+    "--cpus",
+    type=float,
+    callback=positive_number("CPUs"),
+    help="docker: CPU quota per container (e.g. 1.5).",
+)
 @click.option("--cpuset", help="docker: CPUs a container may use (e.g. 0-3).")
 @click.option("--memory", help="docker: memory limit per container (e.g. 4g).")
 @click.option(
