@@ -23,6 +23,7 @@ from annbench.cli import (  # noqa: F401
     gate,
     images,
     plots,
+    quality,
     runs,
     service_studies,
     studies,

@@ -60,6 +60,12 @@ from annbench.errors.files import write_text
     help="Streaming runbooks: one line per configuration with its score (mean recall over "
     "the runbook's search steps), its worst step, mean QPS and the number of steps.",
 )
+@click.option(
+    "--quality",
+    is_flag=True,
+    help="Judged tasks: nDCG@10, RR@10 and Recall@100 against the relevance judgements for "
+    "every point, beside recall, with exact search's figures as the reference.",
+)
 @include_stale_option
 @pass_context
 def results(
@@ -73,6 +79,7 @@ def results(
     measure: str | None,
     bins: int | None,
     scores: bool,
+    quality: bool,
     include_stale: bool,
 ) -> None:
     """The tidy results table: one row per query-sweep point (or per configuration with
@@ -82,7 +89,7 @@ def results(
     measure (the table: one column per bin; csv/json/parquet: one row per point and bin).
     With --scores: the streaming runbook scores, one row per configuration."""
     from annbench.analysis.compare import seed_spread
-    from annbench.errors.files import atomic_path
+    from annbench.cli.quality import quality_results
 
     if not by_difficulty and (measure is not None or bins is not None):
         raise UserError("--measure and --bins apply to --by-difficulty")
@@ -95,6 +102,15 @@ def results(
             "--scores shows one line per runbook configuration; leave out --by-difficulty, "
             "--spread and --all-columns"
         )
+    if quality and (by_difficulty or scores or spread):
+        raise UserError(
+            "--quality shows the judged-task measures; leave out --by-difficulty, "
+            "--scores and --spread"
+        )
+    if quality:
+        frame, text = quality_results(obj, dataset, include_stale)
+        _emit(frame, text, fmt, out)
+        return
     if by_difficulty:
         measure, bins = _difficulty_options(measure, bins)
     frame = load_results(obj, include_stale=include_stale, per_query=by_difficulty)
@@ -110,6 +126,15 @@ def results(
         frame, text = _scores(obj, frame)
     if spread:
         frame = seed_spread(frame)
+    if text is None and fmt == "table":
+        text = frame.to_string(index=False) if spread or all_columns else result_text(frame)
+    _emit(frame, text, fmt, out)
+
+
+def _emit(frame, text: str | None, fmt: str, out: Path | None) -> None:
+    """Write the table as asked: parquet, csv or json from the frame, else ``text``."""
+    from annbench.errors.files import atomic_path
+
     if fmt == "parquet":
         if out is None:
             raise UserError("parquet is a binary format; give --out FILE.parquet")
@@ -121,12 +146,6 @@ def results(
         text = frame.to_csv(index=False)
     elif fmt == "json":
         text = frame.to_json(orient="records", indent=2)
-    elif text is not None:
-        pass  # by difficulty or scores: the table was drawn already
-    elif spread or all_columns:
-        text = frame.to_string(index=False)
-    else:
-        text = result_text(frame)
     if out is None:
         click.echo(text)
     else:

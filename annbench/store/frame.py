@@ -100,6 +100,7 @@ def load_frame(
     per_query: bool = False,
     data_dir: str | os.PathLike | None = None,
     include_stale: bool = False,
+    extra_columns=None,
 ):
     """Every stored result under ``results_dir`` as a DataFrame (empty if there are none).
 
@@ -108,6 +109,8 @@ def load_frame(
     None in batch mode, which times all queries together).
     Stale results (see above) are left out unless ``include_stale``; files in the folder that
     are not results are skipped. Either is said in ``frame.attrs["notes"]``.
+    ``extra_columns(result)`` may return one dict of further columns per sweep point (or None)
+    to merge into that point's row.
     """
     import pandas as pd
 
@@ -123,7 +126,11 @@ def load_frame(
             continue
         rerun = path.name.endswith(FAILED_RERUN)
         stale = current(result.job) not in (None, result.job.dataset_hash)
-        for row in result_rows(result, per_query=per_query):
+        rows_of_result = result_rows(result, per_query=per_query)
+        extra = extra_columns(result) if extra_columns is not None else None
+        for position, row in enumerate(rows_of_result):
+            if extra is not None and position < len(extra):
+                row.update(extra[position])
             if rerun:
                 row["error"] = f"rerun failed, the earlier ok result is kept: {row['error']}"
             rows.append({**row, "stale": stale})

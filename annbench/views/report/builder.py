@@ -76,6 +76,7 @@ def build_report(
     ``p99_bound_ms``."""
     from annbench.views.difficulty_plots import dataset_facts
     from annbench.views.report import concurrency, difficulty
+    from annbench.views.report.judged import judged_pages
     from annbench.views.report.significance import significance_section
     from annbench.views.report.streaming import streaming_pages
 
@@ -101,6 +102,7 @@ def build_report(
     filtered = _filtered_pages(frame[~static & ~runbook & ~clients], out, templates, common)
     streaming = streaming_pages(frame[runbook], results_dir, out, templates, common)
     concurrent = concurrency.concurrency_pages(frame[clients], out, templates, common)
+    judged = judged_pages(frame[static], results_dir, data_dir, out, templates, common)
     pages = {page["name"]: page["page"] for page in concurrent}
     facts = dataset_facts(frame[static], data_dir)
     for name in sorted(set(frame.loc[static | clients, "dataset"])):
@@ -166,6 +168,7 @@ def build_report(
                 "datasets": datasets,
                 "filtered": filtered,
                 "streaming": streaming,
+                "judged": judged,
                 "concurrency": concurrent,
                 "p99_bound": f"{p99_bound_ms:g}",
                 "qps_definition": concurrency.QPS_DEFINITION,
