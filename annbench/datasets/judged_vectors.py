@@ -50,7 +50,7 @@ def embed_task(
     from annbench.datasets.embeddings import cache_dir, embed_task_texts
     from annbench.datasets.groundtruth import save_with_ground_truth
     from annbench.datasets.judged import task_hash
-    from annbench.datasets.models.registry import model_spec
+    from annbench.datasets.models.registry import model_spec, model_version
     from annbench.datasets.store import Dataset, content_hash, dataset_info
 
     spec = model_spec(model)
@@ -78,6 +78,7 @@ def embed_task(
         "task_source": task.source,
         "model": model,
         "model_source": spec.source,
+        "model_version": model_version(model),
         "dimension": int(documents.shape[1]),
         "label_names": task.label_names,
     }
