@@ -356,7 +356,7 @@ def test_cache_hit_does_not_load_the_model(loads, tmp_path):
     (npz,) = (folder / "tfidf-svd").glob("*.npz")
     sidecar = json.loads(npz.with_suffix(".json").read_text())
     assert sidecar["task_hash"] == "task-a" and sidecar["version"] == version_string()
-    assert sidecar["docs_shape"] == list(docs.shape) and sidecar["seconds"] >= 0
+    assert sidecar["docs_shape"] == list(docs.shape)
 
 
 def test_changed_task_hash_misses(loads, tmp_path):

