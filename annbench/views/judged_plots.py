@@ -58,8 +58,9 @@ def plot_exact_vs_index(quality, stem: str | Path, measure: str = "ndcg@10") -> 
 
 
 def plot_quality_vs_qps(quality, stem: str | Path, measure: str = "ndcg@10") -> list[Path]:
-    """``measure`` against QPS (log), one marker per index configuration in random order,
-    one colour per model; exact search's level as a dashed line per model."""
+    """``measure`` against QPS (log) for every index configuration in random order: one
+    colour per model, one marker shape per index; exact search's level as a dashed line per
+    model."""
     plt = _pyplot()
     points = quality[(quality["configuration"] != EXACT) & quality["qps"].notna()]
     points = points[~points["configuration"].str.contains("[", regex=False)]
@@ -68,16 +69,22 @@ def plot_quality_vs_qps(quality, stem: str | Path, measure: str = "ndcg@10") -> 
     fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
     exact = quality[quality["configuration"] == EXACT].set_index("model")[measure]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    adapters = points["configuration"].str.split(" ", n=1).str[0]
+    markers = dict(zip(sorted(adapters.unique()), "osD^vP*X<>"))
     for i, (model, rows) in enumerate(points.groupby("model", sort=True)):
         colour = colours[i % len(colours)]
-        rows = rows.sort_values("qps")
-        ax.plot(rows["qps"], rows[measure], marker="o", linestyle="", color=colour, label=model)
+        for adapter, marker in markers.items():
+            own = rows[adapters[rows.index] == adapter]
+            ax.plot(own["qps"], own[measure], marker=marker, linestyle="", color=colour)
+        ax.plot([], [], linewidth=6, color=colour, label=model)
         if model in exact.index:
             ax.axhline(exact[model], color=colour, linewidth=0.8, linestyle="--")
+    for adapter, marker in markers.items():
+        ax.plot([], [], marker=marker, linestyle="", color="grey", label=adapter)
     ax.set_xscale("log")
     ax.set_xlabel("queries per second (batch, one thread)")
     ax.set_ylabel(measure)
-    ax.set_title(f"{measure} against QPS per model (dashed: exact search)")
+    ax.set_title(f"{measure} against QPS per model (colour) and index (marker); dashed: exact")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return _save(fig, Path(stem))
