@@ -57,6 +57,10 @@ class Hnswlib(Adapter):
             self.index.mark_deleted(label)
         self.deleted.update(ids.tolist())
 
+    def memory_bytes(self) -> int:
+        """hnswlib's own size of the index: vectors, labels and every level's links."""
+        return int(self.index.index_file_size())
+
     def set_query_params(self, ef: int = 10) -> None:
         self.index.set_ef(int(ef))
 

@@ -21,3 +21,9 @@ class SklearnNeighbors(Adapter):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         distances, positions = self.index.kneighbors(queries, n_neighbors=k)
         return self.ids[positions], distances
+
+    def memory_bytes(self) -> int:
+        """The fitted estimator pickled: its copy of the data, plus the tree if it built one."""
+        from annbench.adapters.sizes import pickled_bytes
+
+        return pickled_bytes(self.index)

@@ -35,6 +35,12 @@ class VoyagerAdapter(Adapter):
             self.index.mark_deleted(vector_id)
         self.deleted += len(ids)
 
+    def memory_bytes(self) -> int:
+        """The index as voyager saves it, counted as it is written (no copy is kept)."""
+        from annbench.adapters.sizes import counted_bytes
+
+        return counted_bytes(self.index.save)
+
     def set_query_params(self, ef: int = 10) -> None:
         self.ef = int(ef)
 

@@ -296,7 +296,8 @@ def _size(value: object, name: str, bound: int) -> int:
         or not 1 <= value <= bound
     ):
         raise UserError(
-            f"{name} must be a whole number from 1 to {bound} (the task's), got {value}"
+            f"a slice of {value} {name} does not fit a task of {bound} {name}; ask for 1 to "
+            f"{bound} (--{name})"
         )
     return int(value)
 
@@ -306,8 +307,8 @@ def slice_task(task: JudgedTask, n_docs: int, n_queries: int, seed: int) -> Judg
     kept queries' relevant docs still fits in ``n_docs``; the corpus is filled up with
     distractor docs drawn by the same generator. Docs and queries keep their original order.
     A slice is easier than its task (fewer distractors): compare models within one task."""
-    n_docs = _size(n_docs, "n_docs", len(task.doc_ids))
-    n_queries = _size(n_queries, "n_queries", len(task.query_ids))
+    n_docs = _size(n_docs, "docs", len(task.doc_ids))
+    n_queries = _size(n_queries, "queries", len(task.query_ids))
     rng = np.random.default_rng(seed)
     queries = np.asarray(task.qrels_query, dtype=np.int64)
     docs = np.asarray(task.qrels_doc, dtype=np.int64)

@@ -219,7 +219,10 @@ def make_task(
     if name not in TASK_MAKERS:
         raise UserError(f"unknown task {name!r}; choose one of {', '.join(TASK_MAKERS)}")
     if (n_docs is None) != (n_queries is None):
-        raise UserError("a slice needs both n_docs and n_queries (or neither, for the full task)")
+        raise UserError(
+            "a slice needs both a number of documents and of queries (--docs and --queries), "
+            "or neither for the whole task"
+        )
     path = task_path(name, data_dir)
     expected = _source(name, wordnet_dir)
     full = None

@@ -159,6 +159,39 @@ def plot_recall_distribution(points, stem: str | Path, title: str) -> list[Path]
 DATASET_VIEWS = ("build", "memory", "latency", "order")
 
 
+def index_memory(rows):
+    """(bytes, measured) per row: the library's own figure for its index where it gives
+    one, else the growth of the process's resident memory over the build (``measured``
+    True), which counts the index together with whatever else the build allocated."""
+    library = rows["index_memory_bytes"].astype(float)
+    rss = rows["build_rss_delta_bytes"].astype(float).where(lambda v: v > 0)
+    measured = library.isna() & rss.notna()
+    return library.fillna(rss), measured
+
+
+def plot_memory(rows, stem: str | Path, title: str) -> list[Path]:
+    """Index size against recall per adapter: filled where the library reports its index's
+    size, hollow (and labelled "RSS delta") where only the build's memory growth is known."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    size, measured = index_memory(rows)
+    rows = rows.assign(_size=size / 1e6, _measured=measured).dropna(subset=["recall", "_size"])
+    for index, (adapter, points) in enumerate(rows.groupby("adapter", sort=True)):
+        colour = f"C{index % 10}"
+        for from_rss, part in points.groupby("_measured"):
+            ax.scatter(
+                part["recall"],
+                part["_size"],
+                s=18,
+                facecolors="none" if from_rss else colour,
+                edgecolors=colour,
+                label=f"{adapter} (RSS delta)" if from_rss else adapter,
+            )
+    return _finish(
+        fig, ax, stem, xlabel="recall", ylabel="index size, MB (log)", title=title, logy=True
+    )
+
+
 def plot_view(rows, view: str, stem: str | Path, name: str) -> list[Path]:
     """One per-dataset view of ``rows``; [] when the rows hold nothing for it (no library
     size, no single-mode latencies, no orders beside random)."""
@@ -171,16 +204,8 @@ def plot_view(rows, view: str, stem: str | Path, name: str) -> list[Path]:
             ylabel="build time, s (log)",
             title=f"{name}: build time",
         )
-    if view == "memory" and rows["index_memory_bytes"].notna().any():
-        return plot_scatter(
-            rows,
-            stem,
-            x="recall",
-            y="index_memory_bytes",
-            scale=1e6,
-            ylabel="index size, MB (log)",
-            title=f"{name}: index memory",
-        )
+    if view == "memory" and index_memory(rows)[0].notna().any():
+        return plot_memory(rows, stem, f"{name}: index memory")
     if view == "latency" and rows["latency_p50_ms"].notna().any():
         return plot_latency(rows, stem, f"{name}: single-query latency")
     orders = rows["insertion_order"]

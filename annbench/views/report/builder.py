@@ -26,7 +26,8 @@ from annbench.views.report.format import figure, number
 RECALL_TARGETS = (0.90, 0.95, 0.99)
 VIEW_CAPTIONS = {
     "build": "Recall vs index build time",
-    "memory": "Recall vs index memory (where the library reports a size)",
+    "memory": "Recall vs index memory (hollow: the build's RSS growth, where the library "
+    "reports no size)",
     "latency": "Single-query latency percentiles against recall",
     "order": "Recall by insertion order, 95% CI over seeds",
 }
@@ -286,14 +287,23 @@ def _point_rows(rows) -> list[list[str]]:
             elif title == "QPS range":
                 cells.append(_qps_range(row))
             elif column == "index_memory_bytes":
-                value = row[column]
-                cells.append(number(value / 1e6, 1) if value == value and value else "–")
+                cells.append(_memory_cell(row))
             elif isinstance(row[column], (float, np.floating, int, np.integer)):
                 cells.append(number(row[column]))
             else:
                 cells.append("" if row[column] is None else str(row[column]))
         table.append(cells)
     return table
+
+
+def _memory_cell(row) -> str:
+    """The library's index size in MB, else "~" and the build's RSS growth, else "–"."""
+    value, rss = row["index_memory_bytes"], row.get("build_rss_delta_bytes")
+    if value == value and value:
+        return number(value / 1e6, 1)
+    if rss is not None and rss == rss and rss > 0:
+        return "~" + number(rss / 1e6, 1)
+    return "–"
 
 
 def _qps_range(row) -> str:
