@@ -145,7 +145,7 @@ def test_the_study_ranks_every_model_under_every_configuration(study):
 
 
 def test_exact_ndcg_equals_ndcg_of_brute_force_numpy_neighbours(study):
-    from annbench.store.quality import exact_quality, judged_frame
+    from annbench.store.quality import Qrels, exact_quality, judged_frame
 
     root, _ = study
     data = root / "data"
@@ -160,7 +160,7 @@ def test_exact_ndcg_equals_ndcg_of_brute_force_numpy_neighbours(study):
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         nearest = np.argsort(-(queries @ base.T), axis=1, kind="stable")[:, :10]
         brute = np.nanmean(quality_per_query(nearest, *qrels)["ndcg@10"])
-        assert exact_quality(path, data)["ndcg@10"] == pytest.approx(brute, abs=1e-9)
+        assert exact_quality(path, Qrels(data))["ndcg@10"] == pytest.approx(brute, abs=1e-9)
         flat = frame[(frame["adapter"] == "faiss-flat") & (frame["model"] == model)]
         assert flat["recall"].iloc[0] == 1.0
         assert flat["ndcg@10"].iloc[0] == pytest.approx(brute, abs=1e-9)

@@ -246,30 +246,17 @@ def experiment_model_ranking(
     datasets = study.study_datasets(
         task_name, names, obj.data_dir, threads=threads, progress=progress
     )
-    summary = run_model_ranking(obj, datasets, chosen_indexes, chosen_orders, seed, executor)
+    summary = study.run_model_ranking(
+        list(datasets.values()),
+        obj.data_dir,
+        obj.results_dir,
+        indexes=chosen_indexes,
+        orders=chosen_orders,
+        seed=seed,
+        executor=executor,
+        echo=click.echo,
+    )
     _print_summary(obj, task_name, summary)
-
-
-def run_model_ranking(obj: Context, datasets: dict, indexes, orders, seed: int, executor: str):
-    from annbench.datasets.catalog import dataset_path
-    from annbench.store.quality import exact_quality, judged_frame
-    from annbench.studies import model_ranking as study
-    from annbench.studies.common import run_study
-
-    run_ids = set()
-    for spec in study.model_ranking_experiments(
-        list(datasets.values()), indexes=indexes, orders=orders, seed=seed
-    ):
-        frame = run_study(spec, obj.data_dir, obj.results_dir, executor=executor, echo=click.echo)
-        run_ids |= set(frame["run_id"])
-    judged = judged_frame(obj.results_dir, obj.data_dir)
-    judged = judged[judged["run_id"].isin(run_ids)]
-    if judged.empty or not judged["status"].eq("ok").any():
-        raise UserError("every run of the study failed; see `annbench results`")
-    exact = [
-        exact_quality(dataset_path(name, obj.data_dir), obj.data_dir) for name in datasets.values()
-    ]
-    return study.summarise(study.study_points(judged, exact))
 
 
 def _print_summary(obj: Context, task: str, summary: dict) -> None:
@@ -319,7 +306,7 @@ def quality_results(obj: Context, dataset: str | None, include_stale: bool):
     import pandas as pd
 
     from annbench.datasets.catalog import dataset_path
-    from annbench.store.quality import exact_quality, judged_frame, judged_source
+    from annbench.store.quality import Qrels, exact_references, judged_frame, judged_source
 
     if dataset is not None:
         path = dataset_path(dataset, obj.data_dir)
@@ -329,7 +316,8 @@ def quality_results(obj: Context, dataset: str | None, include_stale: bool):
                 "judged task), so nDCG cannot be computed; use `annbench tasks embed TASK "
                 "--model MODEL` and run on its dataset"
             )
-    judged = judged_frame(obj.results_dir, obj.data_dir, include_stale=include_stale)
+    qrels = Qrels(obj.data_dir)
+    judged = judged_frame(obj.results_dir, obj.data_dir, include_stale=include_stale, qrels=qrels)
     for line in judged.attrs.get("notes", []):
         note(line)
     if dataset is not None:
@@ -341,17 +329,10 @@ def quality_results(obj: Context, dataset: str | None, include_stale: bool):
             f"no results on a judged task in {where}; run `annbench experiment model-ranking "
             "wordnet-examples` or run an experiment on a TASK.MODEL dataset"
         )
-    reference = []
-    for name in sorted(judged["dataset"].unique()):
-        exact = exact_quality(dataset_path(name, obj.data_dir), obj.data_dir)
-        reference.append(
-            {
-                "dataset": name,
-                "adapter": "exact (ground truth)",
-                "recall": 1.0,
-                **{m: exact[m] for m in ("ndcg@10", "rr@10", "recall@100")},
-            }
-        )
+    reference = [
+        {**exact, "adapter": "exact (ground truth)", "recall": 1.0}
+        for exact in exact_references(judged, obj.data_dir, qrels)
+    ]
     table = pd.concat([pd.DataFrame(reference), judged], ignore_index=True)
     table = table.reindex(columns=QUALITY_COLUMNS).sort_values(
         ["dataset", "ndcg@10"], ascending=[True, False], kind="stable"

@@ -20,6 +20,7 @@ import numpy as np
 from annbench.datasets.models import e5
 from annbench.datasets.models.registry import load_embedder, model_spec, model_version
 from annbench.errors.files import atomic_path, write_text
+from annbench.errors.processes import die_with_parent
 
 ROLES = {"docs": "passage", "queries": "query"}
 
@@ -92,7 +93,7 @@ def _embed_in_child(*args) -> tuple[np.ndarray, np.ndarray]:
     from annbench.errors import UserError
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(1, mp_context=context, initializer=die_with_parent) as pool:
         try:
             return pool.submit(_embed, *args).result()
         except BrokenProcessPool:
@@ -100,16 +101,6 @@ def _embed_in_child(*args) -> tuple[np.ndarray, np.ndarray]:
                 f"embedding with model {args[0]} failed: its process died (out of memory, or "
                 "an instruction this CPU lacks); try another model"
             ) from None
-
-
-def _die_with_parent() -> None:
-    import contextlib
-    import ctypes
-    import signal
-
-    # not on Linux: the pool's own shutdown still ends the child
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _read(path: Path, n_docs: int, n_queries: int) -> tuple[np.ndarray, np.ndarray] | None:

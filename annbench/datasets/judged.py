@@ -177,16 +177,9 @@ def _attr_text(f, key: str) -> str | None:
 
 
 def _open_task(path: str | os.PathLike):
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"task file {path} does not exist; make or import the task first")
-    if path.is_dir():
-        raise UserError(f"task {path} is a folder, not an HDF5 file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        reason = " ".join(str(exc).split())
-        raise UserError(f"{path} is not a readable HDF5 file ({reason})") from None
+    from annbench.datasets.store import open_h5
+
+    f = open_h5(path, "task", "make or import the task first")
     kind = _attr_text(f, "annbench_kind")
     version = f.attrs.get("annbench_format_version")
     if kind != KIND or not isinstance(version, int | np.integer):

@@ -199,17 +199,24 @@ def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
 
 
 def _open(path: str | os.PathLike):
+    return open_h5(path, "dataset", "make, fetch or import it first")
+
+
+def open_h5(path: str | os.PathLike, what: str, fix: str):
+    """The HDF5 file at ``path`` open for reading, else one line: missing (say ``fix``), a
+    folder, or not HDF5. ``what`` names the kind of file (dataset, task)."""
     import h5py
 
     path = Path(path)
     if not path.exists():
-        raise UserError(f"dataset file {path} does not exist; make, fetch or import it first")
+        raise UserError(f"{what} file {path} does not exist; {fix}")
     if path.is_dir():
-        raise UserError(f"dataset {path} is a folder, not an HDF5 file")
+        raise UserError(f"{what} {path} is a folder, not an HDF5 file")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise UserError(f"{path} is not a readable HDF5 dataset file ({exc})") from None
+        reason = " ".join(str(exc).split())
+        raise UserError(f"{path} is not a readable HDF5 file ({reason})") from None
 
 
 def _metric_of(f, path) -> str:

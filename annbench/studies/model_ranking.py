@@ -131,6 +131,35 @@ def summarise(points) -> dict:
     return {"quality": points, **model_ranking(points, "ndcg@10")}
 
 
+def run_model_ranking(
+    datasets: Sequence[str],
+    data_dir: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    *,
+    indexes: Sequence[str] = tuple(SURVEY),
+    orders: Sequence[str] = ORDERS,
+    seed: int = 0,
+    executor: str = "process",
+    echo=None,
+) -> dict:
+    """Run the study's experiments on ``datasets`` (one per model) and summarise them."""
+    from annbench.errors import UserError
+    from annbench.store.quality import Qrels, exact_references, judged_frame
+    from annbench.studies.common import run_jobs
+
+    run_ids: set[str] = set()
+    for experiment in model_ranking_experiments(
+        datasets, indexes=indexes, orders=orders, seed=seed
+    ):
+        run_ids |= run_jobs(experiment, data_dir, results_dir, executor=executor, echo=echo)
+    qrels = Qrels(data_dir)
+    judged = judged_frame(results_dir, data_dir, qrels=qrels)
+    judged = judged[judged["run_id"].isin(run_ids) & judged["status"].eq("ok")]
+    if judged.empty:
+        raise UserError("every run of the study failed; see `annbench results`")
+    return summarise(study_points(judged, exact_references(judged, data_dir, qrels)))
+
+
 def study_datasets(
     task: str,
     models: Sequence[str],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
 import os
 import pickle
 import select
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from annbench.errors import AdapterError, one_line
+from annbench.errors.processes import die_with_parent
 
 WINDOW_ANSWERS = 200_000  # answers a client keeps while ingesting (recall is over them)
 READY_GRACE_S = 60.0  # beyond the warmup, how long clients may take to get ready
@@ -215,7 +215,7 @@ def _fork_client(adapter, queries, k, offset, warmup_s) -> tuple[int, int, int, 
         try:
             for fd in (ready_r, go_w, out_r):
                 os.close(fd)
-            _die_with_parent()
+            die_with_parent()
 
             def start() -> int:
                 os.write(ready_w, b"r")
@@ -251,12 +251,6 @@ def _wait_ready(children, seconds: float) -> None:
                 payload = _read_all(out)
                 reason = pickle.loads(payload) if payload else "it ended without a word"
                 raise AdapterError(f"a client process failed before starting: {reason}")
-
-
-def _die_with_parent() -> None:
-    """A client outlives no worker: the kernel kills it when its parent dies (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _read_exact(fd: int, size: int) -> bytes:

@@ -31,20 +31,16 @@ def judged_pages(
 ) -> list[dict[str, Any]]:
     """Write a page per judged task among the runs of ``frame``; return the index's links
     (name, page, models, configurations). Nothing without a data folder to find the tasks."""
-    if data_dir is None or frame.empty:
-        return []
-    from annbench.datasets.catalog import dataset_path
-    from annbench.store.quality import exact_quality, judged_frame
+    from annbench.store.quality import Qrels, exact_references, has_judged, judged_frame
 
-    judged = judged_frame(results_dir, data_dir)
+    if data_dir is None or frame.empty or not has_judged(frame, data_dir):
+        return []  # reading every result file again only where there is something to show
+    qrels = Qrels(data_dir)
+    judged = judged_frame(results_dir, data_dir, qrels=qrels)
     judged = judged[judged["run_id"].isin(set(frame["run_id"])) & judged["status"].eq("ok")]
     pages = []
     for task, rows in judged.groupby("task", sort=True):
-        exact = [
-            exact_quality(dataset_path(name, data_dir), data_dir)
-            for name in sorted(rows["dataset"].unique())
-        ]
-        points = quality_points(rows, exact)
+        points = quality_points(rows, exact_references(rows, data_dir, qrels))
         pages.append(_page(task, points, out, templates, common))
     return pages
 
@@ -98,13 +94,15 @@ QPS_CAPTION = (
 
 def _ranking_rows(tables) -> list[dict[str, Any]]:
     """Per model, per configuration: nDCG@10, its rank, and whether the rank moved."""
+    import pandas as pd
+
     scores, ranks = tables["scores"], tables["ranks"]
     rows = []
     for model in scores.index:
         cells = []
         for configuration in scores.columns:
             rank, reference = ranks.at[model, configuration], ranks.at[model, EXACT]
-            known = rank is not None and rank == rank and str(rank) != "<NA>"
+            known = not pd.isna(rank)
             cells.append(
                 {
                     "score": number(scores.at[model, configuration]),
