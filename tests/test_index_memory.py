@@ -54,6 +54,7 @@ def test_hnswlib_reports_the_size_of_the_index_it_would_save(tmp_path):
         ("faiss-ivf", {"nlist": 8}, lambda a: len(__import__("faiss").serialize_index(a.index))),
         ("voyager", {"M": 8}, lambda a: len(a.index.as_bytes())),
         ("sklearn", {}, lambda a: len(pickle.dumps(a.index, protocol=5))),
+        ("pynndescent", {"n_neighbors": 10}, lambda a: len(pickle.dumps(a.index, protocol=5))),
     ],
 )
 def test_libraries_that_can_save_their_index_report_its_size(name, params, reference):

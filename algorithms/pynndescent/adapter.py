@@ -26,3 +26,10 @@ class PyNNDescentAdapter(Adapter):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         positions, distances = self.index.query(queries, k=k, epsilon=self.epsilon)
         return np.where(positions >= 0, self.ids[positions], -1), distances
+
+    def memory_bytes(self) -> int:
+        """The prepared index pickled: its data, search graph and trees, and the k-NN graph
+        it keeps from the build."""
+        from annbench.adapters.sizes import pickled_bytes
+
+        return pickled_bytes(self.index)
