@@ -105,6 +105,8 @@ def test_sweep_through_the_cluster_matches_the_process_executor(tmp_path, cluste
         for e in ("process", "dask")
     ]
     assert recalls[0] == recalls[1]
+    # both read the dataset memory-mapped, and got the same values as the process executor
+    assert all(read_result(o.path).run_info["dataset_mapped"] for o in [*local, *remote])
     hosts = {read_result(o.path).environment["dask_worker"] for o in remote}
     assert hosts <= {p for p in hosts if p.startswith("tcp://127.0.0.1:")} and hosts
 

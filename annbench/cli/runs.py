@@ -47,6 +47,11 @@ RESULT_COLUMNS = [
     "--scheduler",
     help="dask: scheduler address (tcp://HOST:PORT); default: a local cluster.",
 )
+@click.option(
+    "--data-url",
+    help="dask: workers fetch each dataset from DATA_URL/NAME.hdf5 (once per machine, into "
+    "ANNBENCH_DATA_CACHE) instead of reading the planning path.",
+)
 @click.option("--force", is_flag=True, help="Rerun jobs whose results are already stored.")
 @click.option("--timeout", type=float, help="Seconds per job (overrides the spec).")
 @click.option(
@@ -93,6 +98,7 @@ def run(
     parallel: int,
     suite: str | None,
     scheduler: str | None,
+    data_url: str | None,
     profile: str | None,
     datasets: tuple[str, ...],
     yes: bool,
@@ -146,11 +152,11 @@ def run(
         for adapter in sorted({job.adapter for job in jobs}):
             adapter_image(engine, adapter)  # every image present before the first job starts
     click.echo(f"{len(jobs)} jobs, results in {obj.results_dir}")
-    if scheduler and executor != "dask":
-        raise UserError("--scheduler applies to --executor dask")
+    if (scheduler or data_url) and executor != "dask":
+        raise UserError("--scheduler and --data-url apply to --executor dask")
     options = {"cpus": cpus, "cpuset": cpuset, "memory": memory} if executor == "docker" else {}
     if executor == "dask":
-        options = {"scheduler": scheduler}
+        options = {"scheduler": scheduler, "data_url": data_url}
     outcomes = run_sweep(
         jobs,
         obj.results_dir,

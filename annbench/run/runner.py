@@ -105,7 +105,8 @@ def run_sweep(
     """Run every job not already stored as ok (all of them with ``force``); the sweep goes on
     past failures, which are stored with their reason. ``parallel`` > 1 (docker only) runs that
     many containers at once, each on its own disjoint CPU set. The dask executor submits every
-    pending job at once (``options["scheduler"]``: an address, or None for a local cluster)."""
+    pending job at once (``options["scheduler"]``: an address, or None for a local cluster;
+    ``options["data_url"]``: a folder URL the workers fetch the dataset files from)."""
     run = executor_function(executor)
     check_writable(results_dir)
     ensure_folder(results_dir)
@@ -152,8 +153,13 @@ def run_sweep(
         from annbench.run.executors.dask import run_many
 
         numbers = {job.run_id: number for number, job in pending}
-        scheduler = options.get("scheduler")
-        for job, path in run_many([job for _, job in pending], results_dir, scheduler=scheduler):
+        ran = run_many(
+            [job for _, job in pending],
+            results_dir,
+            scheduler=options.get("scheduler"),
+            data_url=options.get("data_url") or "",
+        )
+        for job, path in ran:
             outcomes[numbers[job.run_id]] = finished(numbers[job.run_id], job, path)
         return [outcomes[number] for number in sorted(outcomes)]
 

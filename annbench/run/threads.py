@@ -24,3 +24,11 @@ def thread_limit(threads: int | None):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=threads)
+
+
+def threads_needed(job, offered: int) -> int:
+    """The CPU threads ``job`` keeps busy at once: the most of its build threads, search
+    threads and client counts; an unset count (None: the library's default) takes the whole
+    worker, ``offered``."""
+    counts = [job.build_threads, *job.search_threads, *job.clients]
+    return max(offered if count is None else int(count) for count in counts)

@@ -9,6 +9,7 @@ inside the adapter is caught here and stored as a failed run with its reason.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import resource
 import sys
@@ -65,37 +66,58 @@ def _container_peak_bytes() -> int | None:
     return None
 
 
-def run_job(job: Job, out: str | Path) -> Path:
-    """Measure ``job`` and write its result (ok or failed) to the file ``out``."""
+def run_job(
+    job: Job, out: str | Path, *, data: str | None = None, info: dict | None = None
+) -> Path:
+    """Measure ``job`` and write its result (ok or failed) to the file ``out``. ``data`` is a
+    local copy of the job's dataset to read instead of ``job.dataset_path`` (which the result
+    keeps); ``info`` is what the executor recorded before the job started (time stamps, CPUs),
+    kept in the result's ``run_info``."""
     from annbench.store.manifest import environment
 
     started = _now()
+    run_info = {**(info or {}), "timeline_ns": {**(info or {}).get("timeline_ns", {})}}
+    stamp(run_info, "job_start")
     try:
-        result = measure(job)
+        result = measure(job, data or job.dataset_path, run_info)
     except Exception as exc:  # an adapter can fail in any way; the sweep must go on
         result = RunResult(job=job, status="failed", error=one_line(exc))
     result.started_at, result.finished_at = started, _now()
     result.environment = environment()
+    result.run_info = run_info
     return write_result_file(out, result)
 
 
-def measure(job: Job) -> RunResult:
+def stamp(run_info: dict, event: str) -> None:
+    """Note when ``event`` happened. Wall-clock time (not perf_counter), so that stamps taken
+    by the executor's process and by this one, or on two machines, fall on one time line."""
+    run_info["timeline_ns"][event] = time.time_ns()
+
+
+def measure(job: Job, path: str | None = None, run_info: dict | None = None) -> RunResult:
+    """Run ``job`` on the dataset at ``path`` (default: the job's own); time stamps of its
+    phases go into ``run_info``."""
     from annbench.adapters.registry import load_adapter_class
     from annbench.analysis.concurrency import QPS_DEFINITION
     from annbench.datasets.groundtruth import normalized
-    from annbench.datasets.store import load_dataset
+    from annbench.datasets.mapped import is_mapped, load_mapped, prefault
     from annbench.run.orders import insertion_order
     from annbench.run.workloads import clients, filtered, static
 
+    path = path or job.dataset_path
+    run_info = {"timeline_ns": {}} if run_info is None else run_info
     if job.runbook:
         return measure_runbook(job)
-    dataset = load_dataset(job.dataset_path, workloads=job.workload)
+    # mapped: the jobs on one machine share the file's pages instead of a copy each
+    dataset = load_mapped(path, workloads=job.workload)
+    run_info["dataset_mapped"] = is_mapped(dataset.base)
+    stamp(run_info, "loaded")
     workload = dataset.workloads.get(job.workload) if job.workload else None
     if workload is not None and dataset.attributes is None:
-        raise UserError(f"{job.dataset_path} has no attributes for workload {job.workload!r}")
+        raise UserError(f"{path} has no attributes for workload {job.workload!r}")
     truth = (workload or dataset).neighbors, (workload or dataset).distances
     if truth[0] is None or job.k > truth[0].shape[1]:
-        raise UserError(f"k={job.k} exceeds the stored ground truth of {job.dataset_path}")
+        raise UserError(f"k={job.k} exceeds the stored ground truth of {path}")
     base, queries = dataset.base, dataset.queries
     if job.metric == "angular":
         base, queries = normalized(base), normalized(queries)
@@ -107,11 +129,14 @@ def measure(job: Job) -> RunResult:
     )
     adapter.attributes = dataset.attributes if workload else None
     ordered = base if job.insertion_order == "original" else np.ascontiguousarray(base[order])
+    prefault(ordered)  # a mapped file's pages: neither the build's time nor its RSS delta
     rss_before = _rss_bytes()
+    stamp(run_info, "build_start")
     with thread_limit(job.build_threads):
         start = time.perf_counter_ns()
         adapter.build(ordered, order.copy())
         build_ns = time.perf_counter_ns() - start
+    stamp(run_info, "build_end")
     rss_after = _rss_bytes()
     del ordered
     result = RunResult(
@@ -137,6 +162,7 @@ def measure(job: Job) -> RunResult:
         result.workload_info = {"filter": workload.filters.kind, **workload.info}
         result.query_selectivity, result.query_alpha = workload.selectivity, workload.alpha
         result.points = filtered.sweep(adapter, dataset, queries, job, dataset.attributes, workload)
+    stamp(run_info, "sweep_end")
     adapter.close()
     if job.build_threads is None or None in job.search_threads:
         result.default_threads = default_threads()
@@ -194,21 +220,24 @@ def measure_runbook(job: Job) -> RunResult:
     return result
 
 
+USAGE = (
+    "usage: python -m annbench.run.worker OUT_FILE [--job JSON] [--data PATH] [--info JSON] "
+    "(without --job, the job's JSON on stdin)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m annbench.run.worker OUT_FILE [--job JSON]``; without --job the Job's JSON is
-    read from standard input. Executors run it under the guard (annbench.run.executors.guard)."""
+    """``python -m annbench.run.worker OUT_FILE [--job JSON] [--data PATH] [--info JSON]``;
+    without --job the Job's JSON is read from standard input. Executors run it under the guard
+    (annbench.run.executors.guard)."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 3 and args[1] == "--job":
-        text = args[2]
-    elif len(args) == 1:
-        text = sys.stdin.read()
-    else:
-        print(
-            "usage: python -m annbench.run.worker OUT_FILE [--job JSON] (or JSON on stdin)",
-            file=sys.stderr,
-        )
+    options = dict(zip(args[1::2], args[2::2]))
+    if not args or len(args) % 2 == 0 or not set(options) <= {"--job", "--data", "--info"}:
+        print(USAGE, file=sys.stderr)
         return 2
-    print(run_job(Job.from_json(text), args[0]))
+    text = options["--job"] if "--job" in options else sys.stdin.read()
+    info = json.loads(options["--info"]) if "--info" in options else None
+    print(run_job(Job.from_json(text), args[0], data=options.get("--data"), info=info))
     return 0
 
 

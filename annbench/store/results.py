@@ -128,6 +128,9 @@ class RunResult:
     environment: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     finished_at: str = ""
+    # how this run went on its machine: phase time stamps (``timeline_ns``), whether the
+    # dataset was memory-mapped, the CPUs an executor pinned it to
+    run_info: dict[str, Any] = field(default_factory=dict)
 
 
 def result_path(results_dir: str | os.PathLike, job: Job) -> Path:
@@ -231,6 +234,8 @@ def _write_attrs(f, result: RunResult) -> None:
         f.attrs["workload"] = json.dumps(result.workload_info, sort_keys=True)
     if result.steps:
         f.attrs["steps"] = json.dumps(result.steps, sort_keys=True)
+    if result.run_info:
+        f.attrs["run_info"] = json.dumps(result.run_info, sort_keys=True)
     f.attrs["started_at"] = result.started_at
     f.attrs["finished_at"] = result.finished_at
     for key in MEASURES:
@@ -325,6 +330,7 @@ def read_result(path: str | os.PathLike) -> RunResult:
             environment=json.loads(attrs.get("environment", "{}")),
             started_at=str(attrs.get("started_at", "")),
             finished_at=str(attrs.get("finished_at", "")),
+            run_info=json.loads(attrs.get("run_info", "{}")),
         )
         for key in MEASURES:
             value = int(attrs.get(key, -1))

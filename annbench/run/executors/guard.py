@@ -15,6 +15,8 @@ guard imports nothing heavy and never runs adapter code, so it always answers. I
 - after the worker exits, kills whatever the worker left behind, then exits with the worker's
   status.
 
+With ``--cpus`` it pins itself (and so the worker it starts) to those CPUs first.
+
 Exit status: the worker's own status, 128 + N when the worker was killed by signal N,
 ``TIMEOUT`` (124, as timeout(1)) at the deadline, ``ORPHANED`` (125) when the lifeline broke,
 ``OUT_OF_MEMORY`` (126) when the kernel's out-of-memory killer took the worker. One line on
@@ -193,14 +195,32 @@ def _watch(worker: subprocess.Popen, watched: list[int], lifeline: int, deadline
             return "exited"
 
 
+USAGE = "usage: python -m annbench.run.executors.guard TIMEOUT_S [--cpus 0,1] -- COMMAND..."
+
+
+def parse_cpus(text: str) -> set[int]:
+    """``0,2,5`` -> {0, 2, 5}: the CPUs the job is pinned to."""
+    return {int(part) for part in text.split(",")}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m annbench.run.executors.guard TIMEOUT_S -- COMMAND...``"""
+    """``python -m annbench.run.executors.guard TIMEOUT_S [--cpus LIST] -- COMMAND...``; with
+    ``--cpus`` the guard pins itself, and so the job it starts, to those CPUs (done here, in
+    a single-threaded process, rather than between fork and exec of a threaded caller)."""
     args = sys.argv[1:] if argv is None else argv
+    cpus = None
+    if len(args) >= 3 and args[1] == "--cpus":
+        try:
+            cpus = parse_cpus(args[2])
+        except ValueError:
+            print(USAGE, file=sys.stderr)
+            return 2
+        args = [args[0], *args[3:]]
     if len(args) < 3 or args[1] != "--":
-        print(
-            "usage: python -m annbench.run.executors.guard TIMEOUT_S -- COMMAND...", file=sys.stderr
-        )
+        print(USAGE, file=sys.stderr)
         return 2
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
     # a terminal's Ctrl-C reaches annbench, which ends the job through the lifeline; a
     # SIGTERM sent to the guard itself (docker stop, a process manager) ends the job at once
     signal.signal(signal.SIGINT, signal.SIG_IGN)

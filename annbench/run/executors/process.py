@@ -11,13 +11,14 @@ a result (a crash inside a library, the out-of-memory killer) is a failed run wi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from annbench.errors.files import ensure_folder
@@ -37,18 +38,28 @@ class Cancelled(Exception):
 
 
 def run(
-    job: Job, results_dir: str | Path, *, should_stop: Callable[[], bool] | None = None
+    job: Job,
+    results_dir: str | Path,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    cpus: Iterable[int] | None = None,
+    data: str | os.PathLike | None = None,
+    info: dict | None = None,
 ) -> Path:
     """Run ``job`` in a guarded worker process; store and return its result (ok or failed).
 
     ``should_stop`` is polled while the job runs; when it returns True the job's process tree
     is killed and ``Cancelled`` raised. Any exception here (KeyboardInterrupt, annbench's
-    SIGTERM) kills the job's tree before it propagates; nothing partial is stored."""
+    SIGTERM) kills the job's tree before it propagates; nothing partial is stored. ``cpus``
+    pins the job to those CPUs; ``data`` and ``info`` go to the worker (a local copy of the
+    dataset to read; what the caller recorded before the job started)."""
     staged = staging_path(results_dir, job)
     ensure_folder(staged.parent)
     command = [
-        *guard_command(job.timeout_s),
+        *guard_command(job.timeout_s, cpus),
         *[sys.executable, "-m", "annbench.run.worker", str(staged), "--job", job.to_json()],
+        *(["--data", str(data)] if data else []),
+        *(["--info", json.dumps(info)] if info else []),
     ]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
@@ -79,8 +90,12 @@ def tail(log, size: int = LOG_TAIL_BYTES) -> str:
     return log.read().decode(errors="replace")
 
 
-def guard_command(timeout_s: float) -> list[str]:
-    return [sys.executable, "-m", "annbench.run.executors.guard", repr(float(timeout_s)), "--"]
+def guard_command(timeout_s: float, cpus: Iterable[int] | None = None) -> list[str]:
+    pin = ["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else []
+    return [
+        *[sys.executable, "-m", "annbench.run.executors.guard", repr(float(timeout_s))],
+        *[*pin, "--"],
+    ]
 
 
 def _wait(proc: subprocess.Popen, limit_s: float, should_stop) -> int | None:
