@@ -210,12 +210,16 @@ def _kth_smallest(values, k, ranks):
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def join(
-    points, leading, tiles, tile_norms, tile_residuals, tile_centres, margins, keep, query_block,
-    start, stop,
+    points, originals, leading, tiles, tile_norms, tile_residuals, tile_centres, margins, keep,
+    k, query_block, start, stop,
 ):  # fmt: skip
-    """Row numbers (stop - start, keep) of the ``keep`` nearest other points of each point
-    in rows [start, stop), nearest first by float32 distance; -1 for a row that found
-    fewer than ``keep`` (a broken upper bound; the caller raises).
+    """float64 distances (stop - start, k), ascending, from each point in rows [start, stop)
+    to its k nearest other points; -1 in a row that found fewer than ``keep`` candidates
+    (a broken upper bound; the caller raises).
+
+    ``points`` (float32) give the distances that choose each row's ``keep`` candidates;
+    ``originals`` (the same rows, exactly as given) re-score them in float64 while the
+    block's rows are still in cache, and the k smallest are kept.
 
     ``leading`` holds the prefix axes (zero-padded to a multiple of four) and ``tiles``
     -2 x over them, column by column, with |x|^2 in ``tile_norms``, so _group_bounds gives
@@ -227,7 +231,8 @@ def join(
     prefix = leading.shape[1]
     tile_count, _, tile = tiles.shape
     blocks = (stop - start + query_block - 1) // query_block
-    found = np.empty((stop - start, keep), dtype=np.int64)
+    found = np.empty((stop - start, k), dtype=np.float64)
+    dims = originals.shape[1]
     zero = np.float32(0.0)
     for block in numba.prange(blocks):
         first = start + block * query_block
@@ -326,48 +331,34 @@ def join(
                                 distances, ids, count, r, keep, fulls[a], survivors[a], threshold
                             )
                     limits[r] = threshold[r] + shifts[r]
-        for r in range(rows):  # heap-sort: candidates leave by ascending float32 distance
+        nearest = np.empty(keep, dtype=np.int64)
+        squared = np.empty(keep, dtype=np.float64)
+        for r in range(rows):
             if count[r] < keep:  # cannot happen while the seeds are upper bounds
-                found[first - start + r] = -1
+                found[first - start + r] = -1.0
                 continue
             distances, ids = heap_d[r], heap_i[r]
-            for end in range(keep - 1, -1, -1):
-                found[first - start + r, end] = ids[0]
+            for end in range(keep - 1, -1, -1):  # heap-sort: ascending float32 distance
+                nearest[end] = ids[0]
                 value, item = distances[end], ids[end]
                 distances[end] = SENTINEL
                 if end:
                     _sift_down(distances, ids, 0, end, value, item)
+            i = first + r
+            for c in range(keep):
+                other = nearest[c]
+                total = 0.0
+                for d in range(dims):
+                    diff = np.float64(originals[i, d]) - np.float64(originals[other, d])
+                    total += diff * diff
+                squared[c] = total
+            for c in range(1, keep):  # insertion sort: float32 order left few inversions
+                value64 = squared[c]
+                position = c
+                while position and squared[position - 1] > value64:
+                    squared[position] = squared[position - 1]
+                    position -= 1
+                squared[position] = value64
+            for c in range(k):
+                found[first - start + r, c] = np.sqrt(squared[c])
     return found
-
-
-@numba.njit(parallel=True, cache=True)
-def rescore(points, order, candidates, k):
-    """float64 distances (n, k), ascending, from each point to its k nearest candidates.
-
-    ``points`` and ``candidates`` are in the locality order (a row's candidates lie near it
-    in memory, nearest first); ``order[i]`` is row i's original row, which the answer is
-    indexed by.
-    """
-    n, width = candidates.shape
-    dims = points.shape[1]
-    out = np.empty((n, k), dtype=np.float64)
-    for i in numba.prange(n):
-        squared = np.empty(width, dtype=np.float64)
-        for c in range(width):
-            other = candidates[i, c]
-            total = 0.0
-            for d in range(dims):
-                diff = points[i, d] - points[other, d]
-                total += diff * diff
-            squared[c] = total
-        for c in range(1, width):  # insertion sort: float32 order left few inversions
-            value = squared[c]
-            position = c
-            while position and squared[position - 1] > value:
-                squared[position] = squared[position - 1]
-                position -= 1
-            squared[position] = value
-        row = order[i]
-        for c in range(k):
-            out[row, c] = np.sqrt(squared[c])
-    return out

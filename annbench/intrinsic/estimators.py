@@ -46,15 +46,35 @@ def lid_from_distances(distances: np.ndarray) -> np.ndarray:
     k = distances.shape[1]
     check_lid_k(k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratios = np.log(distances[:, -1:] / distances).sum(axis=1)
-        return (k - 1) / log_ratios
+        ratios = distances[:, -1:] / distances
+        return (k - 1) / np.log(ratios, out=ratios).sum(axis=1)  # in place: one (n, k) temporary
 
 
 def pointwise_lid(
     base: np.ndarray, k: int = DEFAULT_LID_K, *, progress: bool | None = None
 ) -> np.ndarray:
-    """Local intrinsic dimensionality of every base vector (MLE over k neighbours)."""
-    return lid_from_distances(neighbour_distances(base, k, progress=progress))
+    """Local intrinsic dimensionality of every base vector (MLE over k neighbours), computed
+    step by step of the self-join: no (n, k) array is held."""
+    check_lid_k(k)
+    return _lid_and_nearest(base, k, progress, nearest=False)[0]
+
+
+def _lid_and_nearest(
+    base: np.ndarray, k: int, progress: bool | None, *, nearest: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise LID over k >= 2 neighbours and, if asked, the two nearest distances (n, 2)
+    (else (n, 0)), from one self-join, step by step."""
+    from annbench.intrinsic.selfjoin import join_steps
+
+    n = len(base)
+    if not 1 <= k < n:
+        raise UserError(f"need 1 <= k < n for neighbour statistics; got k={k} with n={n} vectors")
+    lid = np.empty(n)
+    two = np.empty((n, 2 if nearest else 0))
+    for rows, distances in join_steps(base, k, progress=progress):
+        lid[rows] = lid_from_distances(distances)
+        two[rows] = distances[:, : two.shape[1]]
+    return lid, two
 
 
 def twonn_from_distances(distances: np.ndarray, discard: float = TWONN_DISCARD) -> float:
@@ -78,13 +98,12 @@ def describe(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Pointwise LID and the global estimates, from one neighbour search."""
     check_lid_k(k)
-    distances = neighbour_distances(base, max(k, 2), progress=progress)
-    lid = lid_from_distances(distances[:, :k])
+    lid, nearest = _lid_and_nearest(base, k, progress, nearest=True)
     finite = lid[np.isfinite(lid)]
     return lid, {
         "lid_k": k,
         "pca99": pca_dimension(base),
-        "twonn": twonn_from_distances(distances),
+        "twonn": twonn_from_distances(nearest),
         "mle_mean": float(finite.mean()) if len(finite) else float("nan"),
         "mle_median": float(np.median(finite)) if len(finite) else float("nan"),
     }
