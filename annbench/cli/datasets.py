@@ -127,10 +127,13 @@ def datasets_make(
     ground_truth_k: int,
     force: bool,
 ) -> None:
-    """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE."""
+    """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE.
+
+    gauss and blobs are made block by block in bounded memory (about the size of a few
+    blocks besides the queries and labels); subspace and manifold are made in memory, as
+    they measure their intrinsic dimension on the whole base."""
+    from annbench.datasets.build import make_dataset_file
     from annbench.datasets.catalog import load_catalog, materialize
-    from annbench.datasets.groundtruth import save_with_ground_truth
-    from annbench.datasets.synthetic import make_synthetic
 
     path = _new_dataset_path(name, obj.data_dir, force)
     entry = load_catalog().get(name)
@@ -142,8 +145,15 @@ def datasets_make(
                 f"{name!r} is not a synthetic catalog recipe; pass --generator "
                 "(gauss or blobs) and its parameters with -p KEY=VALUE"
             )
-        dataset = make_synthetic(generator, _parse_params(params), seed=seed, metric=metric)
-        written = save_with_ground_truth(dataset, path, k=ground_truth_k, overwrite=force)
+        written = make_dataset_file(
+            path,
+            generator,
+            _parse_params(params),
+            seed=seed,
+            metric=metric,
+            k=ground_truth_k,
+            overwrite=force,
+        )
     click.echo(f"wrote {written}")
     _note_stale(obj, name)
 
@@ -274,12 +284,13 @@ def datasets_import(
     seed: int,
     force: bool,
 ) -> None:
-    """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME."""
-    from annbench.datasets.formats import import_vectors
-    from annbench.datasets.groundtruth import save_with_ground_truth
+    """Import vectors from .npy/.fvecs/.bvecs/.ivecs files as dataset NAME (the base is read
+    and written block by block, so it may be larger than memory)."""
+    from annbench.datasets.build import import_dataset_file
+    from annbench.datasets.formats import plan_import
 
     path = _new_dataset_path(name, obj.data_dir, force)
-    dataset = import_vectors(
+    plan = plan_import(
         base,
         metric=metric,
         queries_path=queries,
@@ -288,7 +299,7 @@ def datasets_import(
         ground_truth_path=ground_truth,
         labels_path=labels,
     )
-    click.echo(f"wrote {save_with_ground_truth(dataset, path, overwrite=force)}")
+    click.echo(f"wrote {import_dataset_file(path, plan, metric=metric, overwrite=force)}")
     _note_stale(obj, name)
 
 

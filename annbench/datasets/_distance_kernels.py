@@ -44,3 +44,35 @@ def pair_distances(base, queries, ids, metric):  # pragma: no cover - compiled
                 norms = np.sqrt(xx) * np.sqrt(qq)
                 out[i, j] = 1.0 - acc / norms if norms > 0 else 1.0
     return out
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def pair_distances_rows(block, start, queries, query_of, ids, metric, out):  # pragma: no cover
+    """``pair_distances`` for pairs whose base row lies in ``block`` (rows ``start``..):
+    out[p] = distance(queries[query_of[p]], block[ids[p] - start]), with the same per-pair
+    float64 arithmetic (same loop order), so the values are identical."""
+    dim = block.shape[1]
+    for p in numba.prange(len(ids)):
+        q = queries[query_of[p]]
+        qq = 0.0
+        for d in range(dim):
+            qq += np.float64(q[d]) * np.float64(q[d])
+        x = block[ids[p] - start]
+        acc = 0.0
+        xx = 0.0
+        for d in range(dim):
+            xd = np.float64(x[d])
+            qd = np.float64(q[d])
+            if metric == 0:
+                diff = xd - qd
+                acc += diff * diff
+            else:
+                acc += xd * qd
+                xx += xd * xd
+        if metric == 0:
+            out[p] = np.sqrt(acc)
+        elif metric == 1:
+            out[p] = -acc
+        else:
+            norms = np.sqrt(xx) * np.sqrt(qq)
+            out[p] = 1.0 - acc / norms if norms > 0 else 1.0

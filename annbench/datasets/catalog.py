@@ -92,18 +92,17 @@ def materialize(
     """Make (synthetic) or fetch (download) a catalog entry into ``data_dir``; with
     ``overwrite`` the new file replaces an existing one only once it is complete."""
     if entry["kind"] == "synthetic":
-        from annbench.datasets.groundtruth import save_with_ground_truth
-        from annbench.datasets.synthetic import make_synthetic
+        from annbench.datasets.build import make_dataset_file
 
-        dataset = make_synthetic(
+        return make_dataset_file(
+            dataset_path(name, data_dir),
             entry["generator"],
             entry.get("params"),
             seed=entry.get("seed", 0),
             metric=entry.get("metric", "euclidean"),
-        )
-        dataset.source["catalog_name"] = name
-        return save_with_ground_truth(
-            dataset, dataset_path(name, data_dir), progress=progress, overwrite=overwrite
+            progress=progress,
+            overwrite=overwrite,
+            extra_source={"catalog_name": name},
         )
     if entry["kind"] == "embedded":
         from annbench.datasets.groundtruth import save_with_ground_truth

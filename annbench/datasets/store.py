@@ -36,14 +36,11 @@ from annbench.datasets.filter_layout import (
     read_workload,
     workload_hash,
     workload_names,
-    write_filters,
 )
 from annbench.datasets.filters import Attributes, FilterWorkload
+from annbench.datasets.validity import METRICS, check_finite, check_shapes, first_nonfinite
 from annbench.errors import UserError
 from annbench.errors.files import atomic_path
-
-METRICS = ("euclidean", "angular", "ip")
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -81,31 +78,9 @@ class Dataset:
 
     def check(self) -> None:
         """Refuse inconsistent shapes with a message naming the mismatch."""
-        if self.metric not in METRICS:
-            raise UserError(
-                f"unsupported distance {self.metric!r}; annbench supports {', '.join(METRICS)}"
-            )
-        if self.base.ndim != 2 or self.queries.ndim != 2:
-            raise UserError(
-                f"base and queries must be 2-d arrays, got shapes {self.base.shape} "
-                f"and {self.queries.shape}"
-            )
-        if self.base.shape[1] != self.queries.shape[1]:
-            raise UserError(
-                f"base has dimension {self.base.shape[1]} but queries have "
-                f"{self.queries.shape[1]}; both must match"
-            )
-        if len(self.base) == 0 or len(self.queries) == 0 or self.base.shape[1] == 0:
-            raise UserError(
-                "a dataset needs at least one base vector and one query, of dimension 1 or more"
-            )
+        check_shapes(self.metric, self.base.shape, self.queries.shape)
         for name in ("base", "queries"):
-            finite = np.isfinite(getattr(self, name)).all(axis=1)
-            if not finite.all():
-                raise UserError(
-                    f"{name} vector {int(np.argmin(finite))} holds NaN or infinite values "
-                    f"({int((~finite).sum())} such vectors); drop or repair them first"
-                )
+            check_finite(name, *first_nonfinite(getattr(self, name)))
         if (self.neighbors is None) != (self.distances is None):
             raise UserError("neighbors and distances must be given together")
         if self.neighbors is not None:
@@ -158,44 +133,41 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset, *, overwrite: bool 
         raise UserError(f"{path} already exists; pass --force to replace it")
     if dataset.neighbors is None:
         raise UserError(f"refusing to write {path} without ground truth")
-    base = np.ascontiguousarray(dataset.base, dtype=np.float32)
-    queries = np.ascontiguousarray(dataset.queries, dtype=np.float32)
-    digest = content_hash(base, queries, dataset.metric)
+    from annbench.datasets.writer import DatasetWriter
+
     with atomic_path(path) as tmp:
-        _write_h5(tmp, dataset, base, queries, digest)
-    return digest
+        writer = DatasetWriter(
+            tmp,
+            n=len(dataset.base),
+            n_queries=len(dataset.queries),
+            dim=dataset.dimension,
+            metric=dataset.metric,
+            source=dataset.source,
+        )
+        try:
+            for start in range(0, len(dataset.base), WRITE_ROWS):
+                writer.append_base(dataset.base[start : start + WRITE_ROWS])
+            writer.set_queries(dataset.queries)
+            writer.put("neighbors", dataset.neighbors, np.int64)
+            writer.put("distances", dataset.distances, np.float32)
+            for name, dtype in OPTIONAL_ARRAYS.items():
+                if getattr(dataset, name) is not None:
+                    writer.put(name, getattr(dataset, name), dtype)
+            if dataset.query_measures:
+                writer.put_measures(dataset.query_measures, dataset.query_measures_info)
+            return writer.close(dataset.intrinsic, dataset.attributes, dataset.workloads)
+        except BaseException:
+            writer.abort()
+            raise
 
 
-def _write_h5(path: Path, dataset: Dataset, base, queries, digest: str) -> None:
-    import h5py
-
-    with h5py.File(path, "w") as f:
-        f.attrs["type"] = "dense"
-        f.attrs["distance"] = dataset.metric
-        f.attrs["point_type"] = "float"
-        f.attrs["dimension"] = dataset.dimension
-        f.attrs["annbench_format_version"] = FORMAT_VERSION
-        f.attrs["annbench_source"] = json.dumps(dataset.source, sort_keys=True)
-        f.attrs["annbench_content_hash"] = digest
-        f.create_dataset("train", data=base)
-        f.create_dataset("test", data=queries)
-        f.create_dataset("neighbors", data=dataset.neighbors.astype(np.int64))
-        f.create_dataset("distances", data=dataset.distances.astype(np.float32))
-        if dataset.labels is not None:
-            f.create_dataset("labels", data=np.asarray(dataset.labels, dtype=np.int64))
-        if dataset.lid is not None:
-            f.create_dataset("lid", data=np.asarray(dataset.lid, dtype=np.float64))
-        if dataset.query_labels is not None:
-            f.create_dataset("query_labels", data=np.asarray(dataset.query_labels, np.int64))
-        if dataset.query_parents is not None:
-            f.create_dataset("query_parents", data=np.asarray(dataset.query_parents, np.int64))
-        if dataset.query_measures:
-            group = f.create_group("query_measures")
-            group.attrs["info"] = json.dumps(dataset.query_measures_info, sort_keys=True)
-            for name, values in sorted(dataset.query_measures.items()):
-                group.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-        f.attrs["annbench_intrinsic"] = json.dumps(dataset.intrinsic, sort_keys=True)
-        write_filters(f, dataset.attributes, dataset.workloads)
+WRITE_ROWS = 1 << 16  # base vectors checked, hashed and written at a time
+OPTIONAL_ARRAYS = {
+    "labels": np.int64,
+    "lid": np.float64,
+    "query_labels": np.int64,
+    "query_parents": np.int64,
+}
 
 
 def _open(path: str | os.PathLike):
@@ -380,15 +352,25 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
         }
 
 
+def content_hash_file(path: str | os.PathLike, rows: int = 1 << 16) -> str:
+    """``content_hash`` of a dataset file's base and queries (as float32), read in blocks of
+    ``rows`` vectors, so a file larger than memory can be hashed."""
+    with _open(path) as f:
+        metric = _metric_of(f, path)
+        digest = hashlib.sha256(metric.encode())
+        for array in (f["train"], f["test"]):
+            digest.update(str(tuple(int(x) for x in array.shape)).encode())
+            for start in range(0, array.shape[0], rows):
+                block = np.ascontiguousarray(array[start : start + rows], dtype=np.float32)
+                digest.update(memoryview(block).cast("B"))
+    return digest.hexdigest()
+
+
 def dataset_hash(path: str | os.PathLike, workload: str = "") -> str:
     """The stored content hash, or one computed from the arrays for foreign files; with a
     workload, a hash of both (so a result of a remade workload is stale)."""
     info = dataset_info(path)
-    if info["content_hash"]:
-        digest = info["content_hash"]
-    else:
-        dataset = load_dataset(path)
-        digest = content_hash(dataset.base, dataset.queries, dataset.metric)
+    digest = info["content_hash"] or content_hash_file(path)
     if not workload:
         return digest
     with _open(path) as f:

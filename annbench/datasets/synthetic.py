@@ -8,7 +8,9 @@ how to make it again.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,13 +19,22 @@ from annbench.datasets.store import Dataset
 from annbench.errors import UserError
 
 Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+#: a piece of a generated dataset, in the order it is drawn: ("labels" | "base" | "queries", array)
+Part = tuple[str, np.ndarray]
 
 
 def gauss(rng: np.random.Generator, n: int = 10_000, n_queries: int = 100, dim: int = 32) -> Arrays:
     """Isotropic standard normal base and queries."""
-    base = rng.standard_normal((n, dim), dtype=np.float32)
-    queries = rng.standard_normal((n_queries, dim), dtype=np.float32)
-    return base, queries, None
+    return collect(gauss_parts(rng, n, n_queries, dim, rows=max(n, 1)))
+
+
+def gauss_parts(
+    rng: np.random.Generator, n: int, n_queries: int, dim: int, *, rows: int
+) -> Iterator[Part]:
+    """``gauss`` as parts: base blocks of ``rows`` vectors, then the queries (the same draws)."""
+    for start in range(0, n, rows):
+        yield "base", rng.standard_normal((min(rows, n - start), dim), dtype=np.float32)
+    yield "queries", rng.standard_normal((n_queries, dim), dtype=np.float32)
 
 
 def blobs(
@@ -41,16 +52,61 @@ def blobs(
     With both spreads equal the clusters overlap, which keeps graph indexes honest.
     Queries come from the same mixture (their clusters are not stored).
     """
+    return collect(
+        blobs_parts(rng, n, n_queries, dim, n_clusters, cluster_std, center_spread, rows=max(n, 1))
+    )
+
+
+def blobs_parts(
+    rng: np.random.Generator,
+    n: int,
+    n_queries: int,
+    dim: int,
+    n_clusters: int,
+    cluster_std: float,
+    center_spread: float,
+    *,
+    rows: int,
+) -> Iterator[Part]:
+    """``blobs`` as parts: the labels, base blocks of ``rows`` vectors, the queries. The
+    float64 noise is drawn block by block in the order the whole draw takes it."""
     if n_clusters < 1:
         raise UserError("blobs needs n_clusters >= 1")
     centers = rng.normal(0.0, center_spread, size=(n_clusters, dim)).astype(np.float32)
     labels = rng.integers(0, n_clusters, size=n)
     query_labels = rng.integers(0, n_clusters, size=n_queries)
-    base = centers[labels] + rng.normal(0.0, cluster_std, size=(n, dim)).astype(np.float32)
-    queries = centers[query_labels] + rng.normal(0.0, cluster_std, size=(n_queries, dim)).astype(
-        np.float32
-    )
-    return base, queries, labels.astype(np.int64)
+    yield "labels", labels.astype(np.int64)
+    noise = np.empty((min(rows, n), dim))
+    rounded = np.empty((min(rows, n), dim), dtype=np.float32)
+    for start in range(0, n, rows):
+        block = centers[labels[start : start + rows]]
+        block += _normal_into(rng, cluster_std, noise[: len(block)], rounded[: len(block)])
+        yield "base", block
+    queries = centers[query_labels]
+    queries += rng.normal(0.0, cluster_std, size=(n_queries, dim)).astype(np.float32)
+    yield "queries", queries
+
+
+def _normal_into(
+    rng: np.random.Generator, scale: float, draws: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """``rng.normal(0.0, scale, draws.shape).astype(np.float32)`` into reused buffers: numpy
+    computes each normal draw as 0.0 + scale * standard_normal, from the same stream."""
+    rng.standard_normal(out=draws)
+    np.multiply(draws, scale, out=draws)
+    np.add(draws, 0.0, out=draws)
+    out[...] = draws
+    return out
+
+
+def collect(parts: Iterable[Part]) -> Arrays:
+    """(base, queries, labels) from a generator's parts."""
+    found: dict[str, list[np.ndarray]] = {"base": [], "queries": [], "labels": []}
+    for kind, array in parts:
+        found[kind].append(array)
+    base = found["base"][0] if len(found["base"]) == 1 else np.concatenate(found["base"])
+    labels = found["labels"][0] if found["labels"] else None
+    return base, found["queries"][0], labels
 
 
 def _check_subspace(dim: int, d_int: int, noise: float) -> None:
@@ -138,16 +194,25 @@ def describe_generators() -> list[dict[str, Any]]:
     return rows
 
 
-# bytes per generated component at the peak of making a dataset: float64 draws and
-# intermediates (up to 2 x 8 for manifold's features), the float32 copy, ground truth's blocks
+# bytes per generated component at the peak of making a dataset in memory (subspace and
+# manifold): float64 draws and intermediates (up to 2 x 8 for manifold's features), the
+# float32 copy, ground truth's blocks
 BYTES_PER_COMPONENT = 24
+#: generators made block by block (memory: their side arrays and a few blocks, not the base)
+STREAMED = {"gauss": gauss_parts, "blobs": blobs_parts}
+GENERATE_BYTES = 64 << 20  # float64 noise drawn per block by a streamed generator
 
 
-def check_memory(name: str, params: dict[str, Any]) -> None:
-    """Refuse, in one line, a dataset that would not fit in the memory available now."""
+def check_memory(name: str, params: dict[str, Any], folder: Path | None = None) -> None:
+    """Refuse, in one line, a dataset that would not fit in the memory available now (or,
+    made block by block into ``folder``, on its disk)."""
     import psutil
 
-    need = BYTES_PER_COMPONENT * (params["n"] + params["n_queries"]) * params["dim"]
+    rows = params["n"] + params["n_queries"]
+    if name in STREAMED:
+        need = 8 * rows + 8 * GENERATE_BYTES
+    else:
+        need = BYTES_PER_COMPONENT * rows * params["dim"]
     available = psutil.virtual_memory().available
     if need > available:
         raise UserError(
@@ -155,6 +220,27 @@ def check_memory(name: str, params: dict[str, Any]) -> None:
             f"dim={params['dim']} needs about {need / 2**30:,.1f} GiB, more than the "
             f"{available / 2**30:,.1f} GiB available; lower n or dim"
         )
+    if folder is not None and name in STREAMED:
+        disk = 4 * rows * params["dim"]
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if disk > free:
+            raise UserError(
+                f"generator {name!r} with n={params['n']}, n_queries={params['n_queries']}, "
+                f"dim={params['dim']} writes about {disk / 2**30:,.1f} GiB, more than the "
+                f"{free / 2**30:,.1f} GiB free in {folder}; lower n or dim"
+            )
+
+
+def generator_parts(name: str, params: dict[str, Any], seed: int) -> Iterator[Part]:
+    """A streamed generator's parts (labels, base blocks, queries) for resolved ``params``."""
+    rows = max(2, GENERATE_BYTES // (8 * params["dim"]))
+    parts = STREAMED[name](np.random.default_rng(seed), **params, rows=rows)
+    try:
+        yield from parts
+    except (ValueError, OverflowError) as exc:
+        raise UserError(f"generator {name!r} refused its parameters {params}: {exc}") from None
 
 
 def _generator(name: str) -> Callable[..., Arrays]:
@@ -165,10 +251,9 @@ def _generator(name: str) -> Callable[..., Arrays]:
         raise UserError(f"unknown generator {name!r}; choose one of: {known}") from None
 
 
-def make_synthetic(
-    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, metric: str = "euclidean"
-) -> Dataset:
-    """Generate a dataset (without ground truth) from a named generator."""
+def resolve_params(name: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """A generator's full parameters: its defaults, overridden by ``params`` (command-line
+    strings or numbers), each checked."""
     defaults = generator_params(name)
     params = dict(params or {})
     unknown = sorted(set(params) - set(defaults))
@@ -184,6 +269,14 @@ def make_synthetic(
     for key in ("n", "n_queries", "dim"):
         if merged[key] < 1:
             raise UserError(f"generator {name!r}: {key} must be >= 1, got {merged[key]}")
+    return merged
+
+
+def make_synthetic(
+    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, metric: str = "euclidean"
+) -> Dataset:
+    """Generate a dataset (without ground truth) from a named generator."""
+    merged = resolve_params(name, params)
     check_memory(name, merged)
     try:
         base, queries, labels = _generator(name)(np.random.default_rng(seed), **merged)

@@ -1,0 +1,329 @@
+"""Make a dataset file from parts in bounded memory: the base is written block by block, and
+ground truth, the mean distances and the per-query measures are computed from the file's
+blocks, so the whole base is never in memory.
+
+The values equal those of the in-memory path (``groundtruth.save_with_ground_truth``): the
+same generators' draws, the same scan blocks, the same float64 arithmetic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annbench.errors import UserError
+from annbench.errors.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def make_dataset_file(
+    path: str | os.PathLike,
+    generator: str,
+    params: dict[str, Any] | None,
+    *,
+    seed: int = 0,
+    metric: str = "euclidean",
+    k: int = 100,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    extra_source: dict[str, Any] | None = None,
+) -> Path:
+    """Generate, compute ground truth and write ``path``; gauss and blobs block by block,
+    the other generators (which measure intrinsic dimension at make time) in memory."""
+    from annbench.datasets.synthetic import (
+        STREAMED,
+        check_memory,
+        generator_parts,
+        make_synthetic,
+        resolve_params,
+    )
+
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    if generator not in STREAMED:
+        dataset = make_synthetic(generator, params, seed=seed, metric=metric)
+        dataset.source.update(extra_source or {})
+        return write_dataset_parts(
+            path,
+            _dataset_parts(dataset),
+            shape=dataset.base.shape,
+            n_queries=len(dataset.queries),
+            metric=metric,
+            source=dataset.source,
+            k=k,
+            overwrite=overwrite,
+            progress=progress,
+            lid=dataset.lid,
+            intrinsic=dataset.intrinsic,
+        )
+    merged = resolve_params(generator, params)
+    check_memory(generator, merged, path.parent)
+    source = {"generator": generator, "params": merged, "seed": seed, **(extra_source or {})}
+    return write_dataset_parts(
+        path,
+        generator_parts(generator, merged, seed),
+        shape=(merged["n"], merged["dim"]),
+        n_queries=merged["n_queries"],
+        metric=metric,
+        source=source,
+        k=k,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def import_dataset_file(
+    path: str | os.PathLike, plan, *, metric: str, k: int = 100, overwrite: bool = False
+) -> Path:
+    """Write an import (``formats.plan_import``) to ``path``, reading the base block by block."""
+    return write_dataset_parts(
+        path,
+        plan.parts(),
+        shape=plan.shape,
+        n_queries=len(plan.queries),
+        metric=metric,
+        source=plan.provenance,
+        k=k,
+        overwrite=overwrite,
+        neighbors=plan.neighbors,
+    )
+
+
+def write_dataset_parts(
+    path: str | os.PathLike,
+    parts: Iterable[tuple[str, np.ndarray]],
+    *,
+    shape: tuple[int, int],
+    n_queries: int,
+    metric: str,
+    source: dict[str, Any],
+    k: int = 100,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    neighbors: np.ndarray | None = None,
+    lid: np.ndarray | None = None,
+    intrinsic: dict[str, Any] | None = None,
+) -> Path:
+    """Write a dataset file from ``parts`` ("labels", "base" blocks in order, "queries"), with
+    exact top-``k`` ground truth (or the distances of the given ``neighbors``) and the
+    per-query measures; atomically: the file appears only once complete."""
+    from annbench.datasets.writer import DatasetWriter
+
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    phases = _Phases()
+    kept = _CovarianceSample(shape)
+    with atomic_path(path) as tmp:
+        writer = DatasetWriter(
+            tmp, n=shape[0], n_queries=n_queries, dim=shape[1], metric=metric, source=source
+        )
+        try:
+            with phases("generate+write"):
+                for kind, array in _prefetched(parts):
+                    if kind == "base":
+                        kept.add(writer.rows, array)
+                        writer.append_base(array)
+                    elif kind == "queries":
+                        queries = writer.set_queries(array)
+                    else:
+                        writer.put(kind, array, np.int64)
+            _ground_truth(writer, queries, metric, k, neighbors, phases, progress, kept)
+            if lid is not None:
+                writer.put("lid", lid, np.float64)
+            writer.close(intrinsic)
+        except BaseException:
+            writer.abort()
+            raise
+    log.debug("made %s: %s", path, phases)
+    return path
+
+
+def _ground_truth(writer, queries, metric, k, neighbors, phases, progress, kept) -> None:
+    from annbench.datasets.groundtruth import (
+        mean_distance_sample,
+        refine,
+        sample_record,
+        scan,
+    )
+    from annbench.datasets.groundtruth import mean_distances as file_means
+    from annbench.datasets.query_measures import attach_measures
+
+    train = writer.train
+    if neighbors is None:
+        sample = mean_distance_sample(len(train), len(queries), metric)
+        sums = np.zeros(len(queries))
+        with phases("scan+means"):
+            _, candidates = scan(
+                train, queries, metric, k, progress=progress, distance_sums=sums, sample=sample
+            )
+        record = sample_record(len(train), sample)
+        means = sums / record["rows"]
+    else:
+        candidates = neighbors
+        with phases("means"):
+            means, record = file_means(train, queries, metric, progress=progress)
+    with phases("refine"):
+        ids, distances = refine(train, queries, candidates, metric)
+    with phases("measures"):
+        measured = _Measured(
+            base=_BlockRows(train, kept), queries=queries, metric=metric, distances=distances
+        )
+        attach_measures(measured, means, record)
+    writer.put("neighbors", ids, np.int64)
+    writer.put("distances", distances, np.float32)
+    writer.put_measures(measured.query_measures, measured.query_measures_info)
+
+
+@dataclass
+class _Measured:
+    """What ``attach_measures`` reads and fills, with the base left in the file."""
+
+    base: Any
+    queries: np.ndarray
+    metric: str
+    distances: np.ndarray
+    query_measures: dict[str, np.ndarray] = field(default_factory=dict)
+    query_measures_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ground_truth_k(self) -> int:
+        return int(self.distances.shape[1])
+
+
+class _CovarianceSample:
+    """The base rows the per-query measures' covariance will sample (``query_measures``),
+    kept as the base streams past, so they need not be read back from the file."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        from annbench.datasets.query_measures import COVARIANCE_SAMPLE, COVARIANCE_SEED
+
+        self.rows = self.vectors = None
+        if shape[0] > COVARIANCE_SAMPLE:
+            rng = np.random.default_rng(COVARIANCE_SEED)
+            self.rows = np.sort(rng.choice(shape[0], COVARIANCE_SAMPLE, replace=False))
+            self.vectors = np.empty((COVARIANCE_SAMPLE, shape[1]), dtype=np.float32)
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        if self.rows is not None:
+            lo, hi = np.searchsorted(self.rows, [start, start + len(block)])
+            self.vectors[lo:hi] = block[self.rows[lo:hi] - start]
+
+
+class _BlockRows:
+    """An HDF5 base as the measures read it: whole (small bases) or ascending rows, taken
+    from the rows kept while writing where they match, else gathered block by block (h5py's
+    own point selection is slow for 100k rows)."""
+
+    ROWS = 1 << 16
+
+    def __init__(self, dataset, sample: _CovarianceSample | None = None) -> None:
+        self.dataset = dataset
+        self.shape = dataset.shape
+        self.sample = sample
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.dataset[()], dtype=dtype or np.float32)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        kept = self.sample
+        if kept is not None and kept.rows is not None and np.array_equal(rows, kept.rows):
+            return kept.vectors
+        if np.any(np.diff(rows) < 0):
+            raise ValueError("rows must ascend")
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        bounds = np.searchsorted(rows, np.arange(0, len(self) + self.ROWS, self.ROWS))
+        for block, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if lo < hi:
+                start = block * self.ROWS
+                out[lo:hi] = self.dataset[start : start + self.ROWS][rows[lo:hi] - start]
+        return out
+
+
+def _dataset_parts(dataset) -> Iterator[tuple[str, np.ndarray]]:
+    if dataset.labels is not None:
+        yield "labels", dataset.labels
+    rows = 1 << 16
+    for start in range(0, len(dataset.base), rows):
+        yield "base", dataset.base[start : start + rows]
+    yield "queries", dataset.queries
+
+
+def _prefetched(parts: Iterable, depth: int = 2) -> Iterator:
+    """``parts`` made on a helper thread, up to ``depth`` ahead (numpy's generators and file
+    reads release the GIL, so making overlaps writing and hashing)."""
+    done = object()
+    pending: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in parts:
+                if stop.is_set():
+                    return
+                pending.put((item, None))
+        except BaseException as exc:  # re-raised on the consuming thread
+            pending.put((None, exc))
+            return
+        pending.put((done, None))
+
+    thread = threading.Thread(target=produce, name="annbench-parts", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = pending.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                pending.get(timeout=0.1)
+        thread.join()
+
+
+class _Phases:
+    """Wall time per phase, for the debug log and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        return _Timed(self.seconds, name)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {value:.2f} s" for name, value in self.seconds.items())
+
+
+class _Timed:
+    def __init__(self, seconds: dict[str, float], name: str) -> None:
+        self.seconds, self.name = seconds, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter_ns()
+
+    def __exit__(self, *exc) -> None:
+        elapsed = (time.perf_counter_ns() - self.start) / 1e9
+        self.seconds[self.name] = self.seconds.get(self.name, 0.0) + elapsed
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} already exists; pass --force to replace it")
