@@ -10,6 +10,9 @@ import statistics
 import time
 
 import numpy as np
+from bench_dask import bench_dask_sweep
+from bench_datasets import bench_dataset_memory, bench_make_time
+from bench_lid import bench_lid, bench_lid_million
 
 ROUNDS = 5
 PAIRED_ROUNDS = 60
@@ -176,42 +179,6 @@ def bench_ground_truth_memory() -> None:
         )
 
 
-def bench_lid(n: int = 100_000, dim: int = 32, d_int: int = 12, k: int = 100) -> None:
-    """Pointwise MLE LID against scikit-dimension's MLE on the same data: values and time.
-
-    Ours runs once cold (numba loading its compiled kernels) and then just before and just
-    after scikit-dimension, so that machine drift during the long reference run cancels.
-    """
-    import skdim
-
-    from annbench.intrinsic.estimators import pointwise_lid
-
-    rng = np.random.default_rng(0)
-    basis, _ = np.linalg.qr(rng.standard_normal((dim, d_int)))
-    base = (rng.standard_normal((n, d_int)) @ basis.T).astype(np.float32)
-    base += rng.normal(0, 0.01, size=base.shape).astype(np.float32)
-
-    def ours() -> tuple[np.ndarray, float]:
-        start = time.perf_counter_ns()
-        values = pointwise_lid(base, k, progress=False)
-        return values, (time.perf_counter_ns() - start) / 1e9
-
-    _, cold_s = ours()
-    lid, before_s = ours()
-    start = time.perf_counter_ns()
-    theirs = skdim.id.MLE().fit(base.astype(np.float64), n_neighbors=k, n_jobs=2).dimension_pw_
-    theirs_s = (time.perf_counter_ns() - start) / 1e9
-    _, after_s = ours()
-    ours_s = (before_s + after_s) / 2
-    relative = np.abs(lid - theirs) / np.abs(theirs)
-    print(
-        f"pointwise LID {n} x {dim} (k={k}): annbench {before_s:.1f} s / {after_s:.1f} s "
-        f"(before / after; {cold_s:.1f} s cold), scikit-dimension MLE {theirs_s:.1f} s, "
-        f"speed-up {theirs_s / ours_s:.1f}x (goal >= 10x); max relative difference "
-        f"{relative.max():.2e} (goal <= 1e-4), mean LID {lid.mean():.2f}"
-    )
-
-
 def bench_build_threads(n: int = 100_000, dim: int = 64) -> None:
     """hnswlib build through the adapter with 2 threads against 1, alternating."""
     from annbench.adapters.registry import get_adapter, load_adapter_class
@@ -350,9 +317,13 @@ def main() -> None:
     bench_ground_truth()
     bench_filtered_ground_truth()
     bench_ground_truth_memory()
+    bench_dataset_memory()
+    bench_make_time()
     bench_hnswlib_query()
     bench_lid()
     bench_build_threads()
+    bench_dask_sweep()
+    bench_lid_million()  # last: about 4-7 minutes on 2 cores
 
 
 if __name__ == "__main__":
