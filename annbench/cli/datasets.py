@@ -335,8 +335,7 @@ def datasets_groundtruth(
     that the workers read from the file (which they must see at the same path)."""
     from annbench.datasets.catalog import in_data_dir, resolve_dataset
     from annbench.datasets.groundtruth_sharded import sharded_exact_knn
-    from annbench.datasets.query_measures import attach_measures
-    from annbench.datasets.store import load_dataset, write_dataset
+    from annbench.datasets.update import GivenGroundTruth, update_dataset
     from annbench.run.executors.dask import connect
 
     path = resolve_dataset(name, obj.data_dir, create=False)
@@ -350,8 +349,5 @@ def datasets_groundtruth(
         ids, distances, means, record = sharded_exact_knn(path, client, ground_truth_k, shards)
     finally:
         client.close()
-    dataset = load_dataset(path)
-    dataset.neighbors, dataset.distances = ids, distances
-    attach_measures(dataset, means, record)
-    write_dataset(path, dataset, overwrite=True)
+    update_dataset(path, ground_truth=GivenGroundTruth(ids, distances, means, record))
     click.echo(f"wrote {path} (exact top-{ids.shape[1]} for {len(ids)} queries)")

@@ -4,11 +4,11 @@ dimension) and per-query (difficulty measures)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from annbench.datasets.groundtruth import mean_distances, normalized
 from annbench.datasets.query_measures import attach_measures
-from annbench.datasets.store import Dataset, load_dataset, write_dataset
+from annbench.datasets.store import Dataset, dataset_info, load_dataset, load_query_measures
+from annbench.datasets.update import update_dataset
 from annbench.errors import UserError
 from annbench.intrinsic.estimators import DEFAULT_LID_K, check_lid_k, describe
 
@@ -55,7 +55,7 @@ def ensure_intrinsic(
     if dataset.lid is None or dataset.intrinsic.get("lid_k") != k:
         annotate_intrinsic(dataset, k, progress=progress)
         if store:
-            write_dataset(Path(path), dataset, overwrite=True)
+            update_dataset(path, lid=dataset.lid, intrinsic=dataset.intrinsic)
     return dataset
 
 
@@ -67,14 +67,16 @@ def ensure_query_measures(
     progress: bool | None = None,
 ) -> Dataset:
     """The dataset at ``path`` with its per-query measures, computed where missing (or with
-    ``force``) and, with ``store``, written into the file."""
-    dataset = load_dataset(path)  # every workload, so that rewriting the file keeps them
-    if dataset.query_measures and not force:
-        return dataset
-    if dataset.distances is None:
+    ``force``) and, with ``store``, written into the file (from the file's blocks)."""
+    stored, _ = load_query_measures(path)
+    if stored and not force:
+        return load_dataset(path)
+    if dataset_info(path)["ground_truth_k"] == 0:
         raise UserError(f"{path} has no ground truth; compute it first")
+    if store:
+        update_dataset(path, measures=True, progress=progress)
+        return load_dataset(path)
+    dataset = load_dataset(path)
     means, record = mean_distances(dataset.base, dataset.queries, dataset.metric, progress=progress)
     attach_measures(dataset, means, record)
-    if store:
-        write_dataset(Path(path), dataset, overwrite=True)
     return dataset

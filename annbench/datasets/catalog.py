@@ -141,8 +141,8 @@ def fetch_dataset(
     with ``force`` the file is downloaded again and replaces it only once it has been
     checked."""
     from annbench.datasets.download import check_url, fetch, sha256_of
-    from annbench.datasets.groundtruth import save_with_ground_truth
-    from annbench.datasets.store import dataset_info, load_dataset
+    from annbench.datasets.store import dataset_info
+    from annbench.datasets.update import update_dataset
 
     check_url(url)
     target = dataset_path(name, data_dir)
@@ -160,9 +160,8 @@ def fetch_dataset(
                 f"downloaded {url} but it is not a usable dataset file ({exc}); discarded it"
             ) from None
         if info["ground_truth_k"] == 0:
-            dataset = load_dataset(path)
-            dataset.source.update(url=url, download_sha256=sha256_of(path))
-            save_with_ground_truth(dataset, path, overwrite=True, progress=progress)
+            source = {**info["source"], "url": url, "download_sha256": sha256_of(path)}
+            update_dataset(path, k=100, source=source, progress=progress)
         os.replace(path, target)
     finally:
         staging.unlink(missing_ok=True)

@@ -38,7 +38,7 @@ from annbench.datasets.filter_layout import (
     workload_names,
 )
 from annbench.datasets.filters import Attributes, FilterWorkload
-from annbench.datasets.validity import METRICS, check_finite, check_shapes, first_nonfinite
+from annbench.datasets.validity import METRICS, check_finite, check_shapes, first_nonfinite_blocks
 from annbench.errors import UserError
 from annbench.errors.files import atomic_path
 
@@ -80,7 +80,7 @@ class Dataset:
         """Refuse inconsistent shapes with a message naming the mismatch."""
         check_shapes(self.metric, self.base.shape, self.queries.shape)
         for name in ("base", "queries"):
-            check_finite(name, *first_nonfinite(getattr(self, name)))
+            check_finite(name, *first_nonfinite_blocks(getattr(self, name)))
         if (self.neighbors is None) != (self.distances is None):
             raise UserError("neighbors and distances must be given together")
         if self.neighbors is not None:
@@ -172,6 +172,16 @@ OPTIONAL_ARRAYS = {
 
 def _open(path: str | os.PathLike):
     return open_h5(path, "dataset", "make, fetch or import it first")
+
+
+def open_dataset(path: str | os.PathLike):
+    """The dataset file at ``path`` open for reading (one line where it cannot be)."""
+    return _open(path)
+
+
+def checked_metric(f, path: str | os.PathLike) -> str:
+    """The metric of an open dataset file, once its layout and ground truth are checked."""
+    return _metric_of(f, path)
 
 
 def open_h5(path: str | os.PathLike, what: str, fix: str):
@@ -284,7 +294,7 @@ def load_dataset(path: str | os.PathLike, *, workloads: str | None = None) -> Da
             query_labels=f["query_labels"][:] if "query_labels" in f else None,
             query_parents=f["query_parents"][:] if "query_parents" in f else None,
             query_measures=read_query_measures(f),
-            query_measures_info=_measures_info(f),
+            query_measures_info=read_measures_info(f),
             attributes=read_attributes(f, n),
             workloads={name: read_workload(f, name, path) for name in wanted},
         )
@@ -309,10 +319,11 @@ def load_query_measures(path: str | os.PathLike) -> tuple[dict[str, np.ndarray],
     """A dataset file's per-query measures and their record, without loading its vectors."""
     with _open(path) as f:
         _metric_of(f, path)
-        return read_query_measures(f), _measures_info(f)
+        return read_query_measures(f), read_measures_info(f)
 
 
-def _measures_info(f) -> dict[str, Any]:
+def read_measures_info(f) -> dict[str, Any]:
+    """The record of how an open dataset file's per-query measures were taken ({} if none)."""
     group = f.get("query_measures")
     try:
         info = json.loads(group.attrs.get("info", "{}")) if group is not None else {}

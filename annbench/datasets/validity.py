@@ -38,6 +38,18 @@ def first_nonfinite(vectors: np.ndarray) -> tuple[int, int]:
     return int(np.argmin(finite)), int((~finite).sum())
 
 
+def first_nonfinite_blocks(vectors, rows: int = 1 << 16) -> tuple[int, int]:
+    """``first_nonfinite`` taken ``rows`` vectors at a time (no (n, d) mask of a large or
+    memory-mapped base)."""
+    first, count = -1, 0
+    for start in range(0, len(vectors), rows):
+        block_first, block_count = first_nonfinite(vectors[start : start + rows])
+        if block_count and not count:
+            first = start + block_first
+        count += block_count
+    return first, count
+
+
 def check_finite(name: str, first: int, count: int) -> None:
     """Refuse vectors with NaN or inf, naming the first such row and how many there are."""
     if count:
