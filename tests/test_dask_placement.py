@@ -175,8 +175,10 @@ def test_data_by_url_is_fetched_once_per_machine(
     )
     assert [r.status for r in results] == ["ok"] * 4
     assert sorted(r.run_info["data_fetched"] for r in results) == [False, False, False, True]
-    copies = [p for p in two_threads["cache"].iterdir() if not p.name.endswith(".lock")]
+    files = list(two_threads["cache"].iterdir())
+    copies = [p for p in files if not p.name.endswith((".lock", ".sha256"))]
     assert len(copies) == 1 and copies[0].read_bytes() == path.read_bytes()
+    assert copies[0].with_name(copies[0].name + ".sha256") in files  # hashed once, kept
     # the results name the file the run was planned with, not the worker's copy
     assert {r.job.dataset_path for r in results} == {str(path.resolve())}
 
@@ -248,3 +250,44 @@ def test_running_jobs_hold_disjoint_cpus_machine_wide():
             assert again and not again & first
     with cpus_taken(1, len(cpus) + 1) as (none, why):
         assert not none and why == f"the worker offers {len(cpus) + 1} threads on {len(cpus)} CPUs"
+
+
+def test_lock_folder_and_files_are_shared_by_every_user(tmp_path, monkeypatch):
+    from annbench.run.executors import pinning
+
+    monkeypatch.setattr(pinning, "lock_folder", lambda: tmp_path / "cpus")
+    with pinning.cpus_taken(1, 1) as (cpus, why):
+        assert cpus and not why
+        assert (tmp_path / "cpus").stat().st_mode & 0o7777 == 0o1777
+        locks = list((tmp_path / "cpus").iterdir())
+        assert locks and all(p.stat().st_mode & 0o777 == 0o666 for p in locks)
+
+
+def test_the_cache_hashes_the_copy_not_the_hash_it_claims(tmp_path, monkeypatch, make_dataset):
+    """A download damaged inside ``train`` keeps the content hash written in its attributes;
+    the cache hashes the vectors themselves, once, and refuses it."""
+    import h5py
+
+    from annbench.datasets.store import dataset_hash
+    from annbench.run.executors import data_cache
+
+    monkeypatch.setenv(data_cache.CACHE_ENV, str(tmp_path / "cache"))
+    path = make_dataset("cached")
+    expected = dataset_hash(path)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    shutil.copy(path, remote / path.name)
+    url = (remote / path.name).as_uri()
+    first, fetched = data_cache.local_copy(url, expected)
+    again, fetched_again = data_cache.local_copy(url, expected)
+    assert (fetched, fetched_again) == (True, False) and first == again
+    with h5py.File(remote / path.name, "r") as f:
+        offset = f["train"].id.get_offset()
+    with open(remote / path.name, "r+b") as f:  # one float of train changed, attrs untouched
+        f.seek(offset)
+        f.write(b"\x01\x02\x03\x04")
+    assert dataset_hash(remote / path.name) == expected  # the file still claims the hash
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(UserError, match="content hash differs"):
+        data_cache.local_copy(url, expected)
+    assert not [p for p in (tmp_path / "cache").iterdir() if "partial" in p.name]

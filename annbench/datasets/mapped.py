@@ -28,17 +28,25 @@ def load_mapped(path: str | os.PathLike, *, workloads: str | None = None) -> Dat
     """The dataset at ``path`` with ``base`` and ``queries`` memory-mapped (copy-on-write)
     where the file allows it, else as ``load_dataset`` reads it; the values are the same
     either way."""
+    before = _identity(os.stat(path))
     with open_h5(path, "dataset", "make, fetch or import it first") as f:
         fields = _plain_fields(f, workloads)
         offsets = None if fields is None else [_offset(f[name]) for name in ("train", "test")]
         shapes = [f[name].shape for name in ("train", "test")]
     if fields is None or None in offsets:
         return load_dataset(path, workloads=workloads)
-    base, queries = (
-        np.memmap(path, VECTOR_TYPE, "c", offset=offset, shape=shape).view(np.ndarray)
-        for offset, shape in zip(offsets, shapes)
-    )
+    with open(path, "rb") as handle:
+        if _identity(os.fstat(handle.fileno())) != before:  # replaced while it was read
+            return load_dataset(path, workloads=workloads)
+        base, queries = (
+            np.memmap(handle, VECTOR_TYPE, "c", offset=offset, shape=shape).view(np.ndarray)
+            for offset, shape in zip(offsets, shapes)
+        )
     return Dataset(base=base, queries=queries, **fields)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def is_mapped(array: np.ndarray) -> bool:

@@ -29,6 +29,19 @@ def _now() -> str:
 
 
 def _rss_bytes() -> int:
+    """This process's anonymous and shared-memory resident pages: what an index allocates.
+    File pages are left out, since a memory-mapped base's clean pages may be dropped from RSS
+    at any time (and were touched before the build)."""
+    fields = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssShmem"):
+                fields[name] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    if len(fields) == 2:
+        return fields["RssAnon"] + fields["RssShmem"]
     import psutil
 
     return psutil.Process().memory_info().rss

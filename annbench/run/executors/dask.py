@@ -128,7 +128,11 @@ def worker_offers(client) -> list[int]:
         raise UserError(
             f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s; {START_WORKERS}"
         ) from None
-    workers = client.scheduler_info()["workers"].values()
+    try:  # some distributed releases list only the first 5 workers unless asked for all
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:
+        info = client.scheduler_info()
+    workers = info["workers"].values()
     offers = [int(w.get("resources", {}).get(RESOURCE, 0)) for w in workers]
     if not any(offers):
         raise UserError(

@@ -20,6 +20,24 @@ def lock_folder() -> Path:
     return Path(tempfile.gettempdir(), "annbench-cpus")
 
 
+def shared_folder(folder: Path) -> Path:
+    """``folder``, made if missing so that every user of the machine can add files to it
+    (sticky, like /tmp): the first user's umask must not lock the others out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o7777 != 0o1777:
+        with contextlib.suppress(OSError):
+            folder.chmod(0o1777)
+    return folder
+
+
+def shared_lock_file(path: Path):
+    """A lock file opened for flock, created readable and writable by every user."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    with contextlib.suppress(OSError):
+        os.fchmod(descriptor, 0o666)
+    return os.fdopen(descriptor, "r+b")
+
+
 @contextlib.contextmanager
 def cpus_taken(threads: int, offered: int) -> Iterator[tuple[set[int], str]]:
     """Hold ``threads`` free CPUs of this process's affinity for a block: (the CPUs, "") or,
@@ -29,14 +47,20 @@ def cpus_taken(threads: int, offered: int) -> Iterator[tuple[set[int], str]]:
     if offered > len(cpus):
         yield set(), f"the worker offers {offered} threads on {len(cpus)} CPUs"
         return
-    folder = lock_folder()
-    folder.mkdir(parents=True, exist_ok=True)
     held: dict[int, object] = {}
+    try:
+        folder = shared_folder(lock_folder())
+    except OSError as exc:
+        yield set(), f"the CPU lock folder is unusable ({exc})"
+        return
     try:
         for cpu in cpus:
             if len(held) == threads:
                 break
-            handle = open(folder / f"cpu-{cpu}.lock", "a+b")  # noqa: SIM115 (held past the loop)
+            try:
+                handle = shared_lock_file(folder / f"cpu-{cpu}.lock")
+            except OSError:
+                continue  # another user's lock file that this user cannot open
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
