@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -522,3 +523,25 @@ def test_cli_import_missing_file_exits_2(
     assert lines[0].startswith("annbench: error:")
     assert "missing.fvecs" in lines[0]
     assert not (tmp_path / "data" / "mine.hdf5").exists()
+
+
+def test_import_names_the_source_row_of_a_bad_vector_and_refuses_folders(cli, tmp_path):
+    """A NaN in a base file with held-out queries is named by its row in that file (not its
+    row in the stored base); a value beyond float32 is refused without a warning; a folder
+    named like a vector file is one line."""
+    base = np.random.default_rng(0).standard_normal((3000, 8)).astype(np.float32)
+    base[2500, 3] = np.nan
+    write_vecs(tmp_path / "nan.fvecs", base)
+    np.save(tmp_path / "huge.npy", np.full((50, 4), 1e300))
+    (tmp_path / "folder.fvecs").mkdir()
+    cases = {
+        "nan.fvecs": "nan.fvecs: row 2500 holds NaN or infinite values",
+        "huge.npy": "huge.npy: row 0 holds NaN or infinite values",
+        "folder.fvecs": "folder.fvecs is not a file",
+    }
+    for name, message in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an overflow warning would surface here
+            status, _, err = cli("datasets", "import", "x", tmp_path / name, "--n-queries", "5")
+        assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err and "Warning" not in err

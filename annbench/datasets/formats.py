@@ -146,6 +146,8 @@ def open_vectors(path: str | os.PathLike) -> VecsSource | NpySource | ArraySourc
 def _check_importable(path: Path) -> None:
     if not path.exists():
         raise UserError(f"{path} does not exist")
+    if not path.is_file():
+        raise UserError(f"{path} is not a file; give the vector file itself")
     if path.suffix not in SUFFIXES:
         raise UserError(
             f"{path}: cannot import {path.suffix or 'a file without suffix'}; "
@@ -207,12 +209,25 @@ class ImportPlan:
         n, dim = self.source.shape
         rows = max(1, IMPORT_BLOCK_BYTES // (4 * dim))
         for start in range(0, n, rows):
-            block = self.source.rows(start, min(n, start + rows)).astype(np.float32, copy=False)
+            with np.errstate(over="ignore"):  # too large for float32: refused as infinite
+                block = self.source.rows(start, min(n, start + rows))
+                block = block.astype(np.float32, copy=False)
             if self.keep is not None:
+                self._check_finite(block, start)  # named by its row in the source file
                 block = block[self.keep[start : start + rows]]
             if len(block):
                 yield "base", block
         yield "queries", self.queries
+
+    def _check_finite(self, block: np.ndarray, start: int) -> None:
+        from annbench.datasets.validity import first_nonfinite
+
+        first, count = first_nonfinite(block)
+        if count:
+            raise UserError(
+                f"{self.provenance['imported_from']}: row {start + first} holds NaN or "
+                "infinite values; drop or repair such rows first"
+            )
 
 
 def plan_import(
@@ -242,7 +257,8 @@ def plan_import(
     provenance: dict = {"imported_from": str(base_path), "seed": seed}
     keep = None
     if queries_path is not None:
-        queries = read_array(queries_path).astype(np.float32)
+        with np.errstate(over="ignore"):
+            queries = read_array(queries_path).astype(np.float32)
         provenance["queries_from"] = str(queries_path)
     else:
         if not 0 < n_queries < n:
@@ -253,7 +269,8 @@ def plan_import(
         if ground_truth_path is not None:
             raise UserError("a ground-truth file needs a query file (--queries) to refer to")
         order = np.random.default_rng(seed).permutation(n)
-        queries = source.take(order[:n_queries]).astype(np.float32)
+        with np.errstate(over="ignore"):
+            queries = source.take(order[:n_queries]).astype(np.float32)
         keep = np.ones(n, dtype=bool)
         keep[order[:n_queries]] = False
         del order
