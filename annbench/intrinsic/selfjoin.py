@@ -18,7 +18,8 @@ which is where a general k-NN search spends most of its time at k = 100. Exact t
    covered by a margin of 1e-5 of the squared norms, so no true neighbour is pruned; each
    row's final k + SLACK candidates are re-scored in float64 on the original vectors at the
    end of its query block, while they are in cache, so float32 rounding can at most reorder
-   near-ties beyond the k-th.
+   near-ties beyond the k-th. (The kernel is compiled with fastmath, which may reorder the
+   float64 sums: about 1e-16 relative, far inside the 1e-4 LID is held to.)
 
 Memory: the join works in steps of at most STEP_ROWS rows and hands each step's distances
 to the caller (``join_steps``), so pointwise LID keeps no (n, k) array. Besides the base it
@@ -92,7 +93,7 @@ def join_steps(
 def _steps(
     prepared: _Prepared, k: int, threads: int | None, progress: bool | None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
     from tqdm.auto import tqdm
 
     from annbench.intrinsic import _selfjoin_kernels as kernels
@@ -100,24 +101,28 @@ def _steps(
     n = len(prepared.order)
     keep = min(k + SLACK, n - 1)
     bar = tqdm(total=n, desc="exact self-join", unit="vector", disable=progress is False)
-    with bar, threadpool_limits(1), _numba_threads(threads):  # single-threaded BLAS per task
+    pools = ThreadpoolController()  # found once; limited only while the kernel runs
+    with bar:
         for start in range(0, n, STEP_ROWS):
             stop = min(n, start + STEP_ROWS)
-            distances = kernels.join(
-                prepared.points,
-                prepared.originals,
-                prepared.leading,
-                prepared.tiles,
-                prepared.tile_norms,
-                prepared.residuals,
-                prepared.centres,
-                prepared.margins,
-                keep,
-                k,
-                QUERY_BLOCK,
-                start,
-                stop,
-            )
+            # single-threaded BLAS inside the kernel's tasks; the caller's code between steps
+            # keeps its own settings
+            with pools.limit(limits=1), _numba_threads(threads):
+                distances = kernels.join(
+                    prepared.points,
+                    prepared.originals,
+                    prepared.leading,
+                    prepared.tiles,
+                    prepared.tile_norms,
+                    prepared.residuals,
+                    prepared.centres,
+                    prepared.margins,
+                    keep,
+                    k,
+                    QUERY_BLOCK,
+                    start,
+                    stop,
+                )
             if distances[:, 0].min() < 0:  # a row that came up short is -1 throughout
                 raise RuntimeError("the self-join lost candidates: a seeded threshold was too low")
             yield prepared.order[start:stop], distances
@@ -126,7 +131,7 @@ def _steps(
 
 def _prepare(base: np.ndarray) -> _Prepared:
     """Rotate onto the principal axes, order by k-means cell, and lay out the kernel's arrays,
-    block by block (no float64 copy of the base)."""
+    block by block (no float64 copy of a float32 base)."""
     from annbench.intrinsic.pca import components_for, principal_moments
 
     n, dim = base.shape
