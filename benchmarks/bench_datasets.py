@@ -96,59 +96,77 @@ class _Phases(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
+        self.rounds: list[dict[str, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        phases = getattr(record, "phases", None)
+        if phases is not None:
+            self.rounds.append(dict(phases))
+
+
+def _timed(call, *args, **kwargs) -> tuple[float, float]:
+    """Wall and CPU seconds of ``call(*args, **kwargs)``."""
+    start, cpu = time.perf_counter_ns(), time.process_time_ns()
+    call(*args, **kwargs)
+    return (time.perf_counter_ns() - start) / 1e9, (time.process_time_ns() - cpu) / 1e9
 
 
 def bench_make_time(
-    n: int = 1_000_000, dim: int = 128, n_queries: int = 10_000, k: int = 100, rounds: int = 2
+    n: int = 1_000_000, dim: int = 128, n_queries: int = 10_000, k: int = 100, rounds: int = 3
 ) -> float:
-    """`datasets make` of blobs n x dim with n_queries and top-k ground truth, against
-    faiss.knn(queries, base, k) on the arrays it wrote, alternated; returns the ratio of the
-    medians."""
+    """`datasets make` of blobs n x dim with n_queries and top-k ground truth, against a bare
+    faiss.knn(queries, base, k) on the same arrays; returns the median per-round ratio.
+
+    The machine's speed drifts within minutes, so the calls alternate knn, make, knn, make,
+    ..., knn, and each make is compared with the mean of the two knn calls around it."""
     import faiss
-    import h5py
 
     from annbench.datasets.build import make_dataset_file
+    from annbench.datasets.synthetic import collect, generator_parts, resolve_params
 
+    params = {"n": n, "dim": dim, "n_queries": n_queries}
+    base, queries, _ = collect(generator_parts("blobs", resolve_params("blobs", params), 0))
     phases = _Phases()
     logger = logging.getLogger("annbench.datasets.build")
+    level = logger.level
     logger.addHandler(phases)
     logger.setLevel(logging.DEBUG)
-    make_seconds, knn_seconds, make_cpu, knn_cpu = [], [], [], []
+    makes, knns = [], [_timed(faiss.knn, queries, base, k)]
     try:
         with tempfile.TemporaryDirectory(prefix="annbench-bench-make-") as folder:
             path = Path(folder) / "blobs.hdf5"
-            params = {"n": n, "dim": dim, "n_queries": n_queries}
             for _ in range(rounds):
-                start, cpu = time.perf_counter_ns(), time.process_time_ns()
-                make_dataset_file(path, "blobs", params, k=k, overwrite=True, progress=False)
-                make_seconds.append((time.perf_counter_ns() - start) / 1e9)
-                make_cpu.append((time.process_time_ns() - cpu) / 1e9)
-                with h5py.File(path, "r") as f:
-                    base, queries = f["train"][:], f["test"][:]
-                start, cpu = time.perf_counter_ns(), time.process_time_ns()
-                faiss.knn(queries, base, k)
-                knn_seconds.append((time.perf_counter_ns() - start) / 1e9)
-                knn_cpu.append((time.process_time_ns() - cpu) / 1e9)
-                del base, queries
+                makes.append(
+                    _timed(
+                        make_dataset_file,
+                        path,
+                        "blobs",
+                        params,
+                        k=k,
+                        overwrite=True,
+                        progress=False,
+                    )
+                )
+                knns.append(_timed(faiss.knn, queries, base, k))
     finally:
         logger.removeHandler(phases)
-    ratio = float(np.median(make_seconds) / np.median(knn_seconds))
+        logger.setLevel(level)
+    around = [np.add(before, after) / 2 for before, after in zip(knns[:-1], knns[1:])]
+    ratios = [make[0] / knn[0] for make, knn in zip(makes, around, strict=True)]
+    cpu_ratios = [make[1] / knn[1] for make, knn in zip(makes, around, strict=True)]
+    ratio = float(np.median(ratios))
     print(
-        f"datasets make blobs {n:,} x {dim}, {n_queries:,} queries, k={k}: "
-        f"{np.median(make_seconds):.1f} s; faiss.knn {np.median(knn_seconds):.1f} s; "
-        f"ratio {ratio:.2f} (goal <= {TIME_GOAL}; {os.cpu_count()} cores)"
+        f"datasets make blobs {n:,} x {dim}, {n_queries:,} queries, k={k} / faiss.knn on the "
+        f"same arrays: median of {rounds} rounds {ratio:.2f} (goal <= {TIME_GOAL}; "
+        f"{os.cpu_count()} cores); CPU time {np.median(cpu_ratios):.2f}"
     )
-    # on a shared machine the CPU time of both sides is the steadier figure
-    print(
-        f"  CPU time: make {np.median(make_cpu):.1f} s, faiss.knn {np.median(knn_cpu):.1f} s, "
-        f"ratio {np.median(make_cpu) / np.median(knn_cpu):.2f}"
-    )
-    for message in phases.messages:
-        print(f"  phases: {message.split(': ', 1)[-1]}")
+    for i, (make, knn, seconds) in enumerate(zip(makes, around, phases.rounds, strict=False)):
+        parts = ", ".join(f"{name} {value:.2f}" for name, value in seconds.items())
+        print(
+            f"  round {i + 1}: make {make[0]:.1f} s (CPU {make[1]:.1f}), faiss.knn before and "
+            f"after {knns[i][0]:.1f} / {knns[i + 1][0]:.1f} s (CPU {knn[1]:.1f}), ratio "
+            f"{make[0] / knn[0]:.2f}; phases (s): {parts}"
+        )
     return ratio
 
 

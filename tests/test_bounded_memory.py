@@ -179,14 +179,47 @@ def test_block_refine_equals_whole_refine(tmp_path, monkeypatch):
     queries = rng.standard_normal((31, 9)).astype(np.float32)
     ids = rng.integers(0, 2000, size=(31, 17))
     ids[3, 4] = ids[3, 5]  # repeated ids in a row stay in place
+    # ids only in some blocks (the others are not read), and missing ones (-1)
+    gappy = np.where(ids < 1000, ids // 3, ids)
+    gappy[7, :5] = -1
     monkeypatch.setattr(groundtruth, "REFINE_BLOCK_BYTES", 101 * 4 * 9)
     with h5py.File(tmp_path / "b.h5", "w") as f:
         f["train"] = base
     with h5py.File(tmp_path / "b.h5", "r") as f:
         for metric in ("euclidean", "angular", "ip"):
-            want = groundtruth.refine(base, queries, ids, metric)
-            got = groundtruth.refine(f["train"], queries, ids, metric)
-            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            for chosen in (ids, gappy):
+                want = groundtruth.refine(base, queries, chosen, metric)
+                got = groundtruth.refine(f["train"], queries, chosen, metric)
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert np.isinf(got[1][7, -5:]).all()
+
+
+@pytest.mark.parametrize("rows", [2, 3, 7])
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_latent_generators_in_blocks_equal_v1(rows, noise):
+    """subspace and manifold made in blocks of ``rows`` (n + n_queries = 1 mod rows: the
+    1-row tail joins the block before it) draw v1's arrays bit for bit."""
+    from annbench.datasets.synthetic import collect, manifold_parts, subspace_parts
+
+    n, n_queries = 6 * rows * 2 - 5, 6  # n + n_queries = 12 rows + 1
+    made = {
+        "subspace": collect(
+            subspace_parts(np.random.default_rng(rows), n, n_queries, 9, 3, noise, rows=rows)
+        ),
+        "manifold": collect(
+            manifold_parts(
+                np.random.default_rng(rows), n, n_queries, 5, 2, noise, 1.5, rows=2 * rows
+            )
+        ),
+    }
+    want = {
+        "subspace": v1.subspace(np.random.default_rng(rows), n, n_queries, 9, 3, noise),
+        "manifold": v1.manifold(np.random.default_rng(rows), n, n_queries, 5, 2, noise, 1.5),
+    }
+    for name, (base, queries, _) in made.items():
+        assert base.dtype == np.float32 and queries.shape == (n_queries, base.shape[1])
+        assert np.array_equal(base, want[name][0]), name
+        assert np.array_equal(queries, want[name][1]), name
 
 
 def test_nonfinite_base_is_refused_as_before(tmp_path, small_blocks):

@@ -129,9 +129,9 @@ def datasets_make(
 ) -> None:
     """Make a synthetic dataset: a catalog recipe, or NAME from --generator and -p KEY=VALUE.
 
-    gauss and blobs are made block by block in bounded memory (about the size of a few
-    blocks besides the queries and labels); subspace and manifold are made in memory, as
-    they measure their intrinsic dimension on the whole base."""
+    Every generator is made block by block in bounded memory (about the size of a few
+    blocks besides the queries and labels); subspace and manifold then measure pointwise
+    LID on the whole base, read back from the file, which peaks at about 5x its size."""
     from annbench.datasets.build import make_dataset_file
     from annbench.datasets.catalog import load_catalog, materialize
 

@@ -39,9 +39,10 @@ def make_dataset_file(
     progress: bool | None = None,
     extra_source: dict[str, Any] | None = None,
 ) -> Path:
-    """Generate, compute ground truth and write ``path``; gauss and blobs block by block,
-    the other generators (which measure intrinsic dimension at make time) in memory."""
+    """Generate, compute ground truth and write ``path``, block by block; subspace and
+    manifold (``MEASURED``) then measure pointwise LID on the whole base, read back."""
     from annbench.datasets.synthetic import (
+        MEASURED,
         STREAMED,
         check_memory,
         generator_parts,
@@ -80,6 +81,7 @@ def make_dataset_file(
         k=k,
         overwrite=overwrite,
         progress=progress,
+        measure_intrinsic=generator in MEASURED,
     )
 
 
@@ -114,16 +116,20 @@ def write_dataset_parts(
     neighbors: np.ndarray | None = None,
     lid: np.ndarray | None = None,
     intrinsic: dict[str, Any] | None = None,
+    measure_intrinsic: bool = False,
 ) -> Path:
     """Write a dataset file from ``parts`` ("labels", "base" blocks in order, "queries"), with
     exact top-``k`` ground truth (or the distances of the given ``neighbors``) and the
-    per-query measures; atomically: the file appears only once complete."""
+    per-query measures; atomically: the file appears only once complete. With
+    ``measure_intrinsic``, pointwise LID and the global estimates are taken on the base read
+    back from the file (``annotate.annotate_intrinsic``: memory beyond the 1.5x bound)."""
     from annbench.datasets.writer import DatasetWriter
 
     path = Path(path)
     _refuse_existing(path, overwrite)
     phases = _Phases()
     kept = _CovarianceSample(shape)
+    _load_kernels_aside()
     with atomic_path(path) as tmp:
         writer = DatasetWriter(
             tmp, n=shape[0], n_queries=n_queries, dim=shape[1], metric=metric, source=source
@@ -139,14 +145,28 @@ def write_dataset_parts(
                     else:
                         writer.put(kind, array, np.int64)
             _ground_truth(writer, queries, metric, k, neighbors, phases, progress, kept)
+            if measure_intrinsic:
+                with phases("intrinsic"):
+                    lid, intrinsic = _intrinsic(writer.train, queries, metric, progress)
             if lid is not None:
                 writer.put("lid", lid, np.float64)
             writer.close(intrinsic)
         except BaseException:
             writer.abort()
             raise
-    log.debug("made %s: %s", path, phases)
+    log.debug("made %s: %s", path, phases, extra={"phases": phases.seconds})
     return path
+
+
+def _intrinsic(train, queries: np.ndarray, metric: str, progress: bool | None):
+    """Pointwise LID and the global estimates of the whole base, as ``make_synthetic``
+    takes them from the in-memory base (the same float32 values, read back)."""
+    from annbench.datasets.annotate import annotate_intrinsic
+    from annbench.datasets.store import Dataset
+
+    dataset = Dataset(base=train[()], queries=queries, metric=metric)
+    annotate_intrinsic(dataset, progress=progress)
+    return dataset.lid, dataset.intrinsic
 
 
 def _ground_truth(writer, queries, metric, k, neighbors, phases, progress, kept) -> None:
@@ -252,6 +272,20 @@ class _BlockRows:
                 start = block * self.ROWS
                 out[lo:hi] = self.dataset[start : start + self.ROWS][rows[lo:hi] - start]
         return out
+
+
+def _load_kernels_aside() -> None:
+    """Load refine's compiled kernel (numba's on-disk cache, about 0.3 s) on a helper thread
+    while the base is made, so refining does not wait for it."""
+
+    def load() -> None:
+        from annbench.datasets._distance_kernels import pair_distances_rows
+
+        block = np.zeros((1, 1), dtype=np.float32)
+        pairs = np.zeros(1, dtype=np.int64)
+        pair_distances_rows(block, 0, block, pairs, pairs, 0, np.empty(1))
+
+    threading.Thread(target=load, name="annbench-kernels", daemon=True).start()
 
 
 def _dataset_parts(dataset) -> Iterator[tuple[str, np.ndarray]]:

@@ -151,15 +151,23 @@ def scan(
 def _read_ahead(base, rows: int, metric: str):
     """(start, block as the metric sees it) for each block of ``base``; a file's next block
     is read on a helper thread while the caller scores this one (faiss releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
 
     def read(start: int) -> np.ndarray:
         block = base[start : start + rows]
         return normalized(block) if metric == "angular" else _as_float32(block)
 
-    starts = range(0, len(base), rows)
+    yield from _blocks_ahead(base, range(0, len(base), rows), read)
+
+
+def _blocks_ahead(base, starts, read):
+    """(start, read(start)) for each of ``starts``; for a file (not an in-memory array) the
+    next block is read on a helper thread while the caller works on this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if isinstance(base, np.ndarray):
         yield from ((start, read(start)) for start in starts)
+        return
+    if not starts:
         return
     with ThreadPoolExecutor(1, thread_name_prefix="annbench-read") as pool:
         pending = pool.submit(read, starts[0])
@@ -290,11 +298,14 @@ def _pair_distances_blocks(base, queries: np.ndarray, ids: np.ndarray, metric: s
     sorted_ids = flat[order]
     query_of = order // max(ids.shape[1], 1)
     rows = max(1, REFINE_BLOCK_BYTES // (4 * max(base.shape[1], 1)))
-    for start in range(0, len(base), rows):
-        lo, hi = np.searchsorted(sorted_ids, [start, start + rows])
-        if lo == hi:
-            continue
-        block = np.ascontiguousarray(base[start : start + rows], dtype=np.float32)
+    edges = np.searchsorted(sorted_ids, np.arange(0, len(base) + rows, rows))
+    needed = [i * rows for i in np.flatnonzero(edges[1:] > edges[:-1]).tolist()]
+
+    def read(start: int) -> np.ndarray:
+        return np.ascontiguousarray(base[start : start + rows], dtype=np.float32)
+
+    for start, block in _blocks_ahead(base, needed, read):
+        lo, hi = edges[start // rows], edges[start // rows + 1]
         values = np.empty(hi - lo)
         pair_distances_rows(
             block, start, queries, query_of[lo:hi], sorted_ids[lo:hi], METRIC_CODES[metric], values

@@ -16,6 +16,13 @@ from typing import Any
 import numpy as np
 
 from annbench.datasets.store import Dataset
+from annbench.datasets.synthetic_blocks import (
+    blob_block,
+    blobs_noise,
+    finished_aside,
+    latent_blocks,
+    split_queries,
+)
 from annbench.errors import UserError
 
 Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
@@ -76,27 +83,21 @@ def blobs_parts(
     labels = rng.integers(0, n_clusters, size=n)
     query_labels = rng.integers(0, n_clusters, size=n_queries)
     yield "labels", labels.astype(np.int64)
-    noise = np.empty((min(rows, n), dim))
-    rounded = np.empty((min(rows, n), dim), dtype=np.float32)
-    for start in range(0, n, rows):
-        block = centers[labels[start : start + rows]]
-        block += _normal_into(rng, cluster_std, noise[: len(block)], rounded[: len(block)])
-        yield "base", block
+    yield from _as_base(
+        finished_aside(
+            blobs_noise(rng, n, dim, rows),
+            lambda start, noise: blob_block(
+                centers, labels[start : start + len(noise)], noise, cluster_std
+            ),
+        )
+    )
     queries = centers[query_labels]
     queries += rng.normal(0.0, cluster_std, size=(n_queries, dim)).astype(np.float32)
     yield "queries", queries
 
 
-def _normal_into(
-    rng: np.random.Generator, scale: float, draws: np.ndarray, out: np.ndarray
-) -> np.ndarray:
-    """``rng.normal(0.0, scale, draws.shape).astype(np.float32)`` into reused buffers: numpy
-    computes each normal draw as 0.0 + scale * standard_normal, from the same stream."""
-    rng.standard_normal(out=draws)
-    np.multiply(draws, scale, out=draws)
-    np.add(draws, 0.0, out=draws)
-    out[...] = draws
-    return out
+def _as_base(blocks: Iterable[np.ndarray]) -> Iterator[Part]:
+    return (("base", block) for block in blocks)
 
 
 def collect(parts: Iterable[Part]) -> Arrays:
@@ -129,13 +130,31 @@ def subspace(
     U holds d_int orthonormal vectors (Gram-Schmidt, via QR), C is standard normal; optional
     isotropic noise of standard deviation ``noise`` lifts the data off the subspace.
     """
+    return collect(subspace_parts(rng, n, n_queries, dim, d_int, noise, rows=n + n_queries))
+
+
+def subspace_parts(
+    rng: np.random.Generator,
+    n: int,
+    n_queries: int,
+    dim: int,
+    d_int: int,
+    noise: float,
+    *,
+    rows: int,
+) -> Iterator[Part]:
+    """``subspace`` as parts: base blocks of about ``rows`` vectors, then the queries."""
     _check_subspace(dim, d_int, noise)
     basis, _ = np.linalg.qr(rng.standard_normal((dim, d_int)))
-    points = rng.standard_normal((n + n_queries, d_int)) @ basis.T
-    if noise:
-        points += rng.normal(0.0, noise, size=points.shape)
-    points = points.astype(np.float32)
-    return points[:n], points[n:], None
+
+    def finish(latent: np.ndarray, lifted: np.ndarray | None) -> np.ndarray:
+        points = latent @ basis.T
+        if lifted is not None:
+            points += lifted
+        return points.astype(np.float32)
+
+    drawn = latent_blocks(rng, n + n_queries, d_int, dim, noise, rows)
+    yield from split_queries(finished_aside(drawn, finish), n)
 
 
 def manifold(
@@ -152,17 +171,37 @@ def manifold(
     f(z) = A sin(W z + b) with random frequencies W ~ N(0, frequency^2), phases b and mixing
     A: locally d_int-dimensional, but curved, so PCA needs many more than d_int components.
     """
+    parts = manifold_parts(rng, n, n_queries, dim, d_int, noise, frequency, rows=n + n_queries)
+    return collect(parts)
+
+
+def manifold_parts(
+    rng: np.random.Generator,
+    n: int,
+    n_queries: int,
+    dim: int,
+    d_int: int,
+    noise: float,
+    frequency: float,
+    *,
+    rows: int,
+) -> Iterator[Part]:
+    """``manifold`` as parts: base blocks of about ``rows`` vectors, then the queries."""
     _check_subspace(dim, d_int, noise)
     features = 2 * dim
     frequencies = rng.normal(0.0, frequency, size=(d_int, features))
     phases = rng.uniform(0.0, 2 * np.pi, size=features)
     mixing = rng.standard_normal((features, dim)) / np.sqrt(features)
-    latent = rng.standard_normal((n + n_queries, d_int))
-    points = np.sin(latent @ frequencies + phases) @ mixing
-    if noise:
-        points += rng.normal(0.0, noise, size=points.shape)
-    points = points.astype(np.float32)
-    return points[:n], points[n:], None
+
+    def finish(latent: np.ndarray, lifted: np.ndarray | None) -> np.ndarray:
+        points = np.sin(latent @ frequencies + phases) @ mixing
+        if lifted is not None:
+            points += lifted
+        return points.astype(np.float32)
+
+    # the (rows, 2 dim) float64 features are the largest array per block
+    drawn = latent_blocks(rng, n + n_queries, d_int, dim, noise, max(2, rows // 2))
+    yield from split_queries(finished_aside(drawn, finish), n)
 
 
 GENERATORS: dict[str, Callable[..., Arrays]] = {
@@ -194,12 +233,17 @@ def describe_generators() -> list[dict[str, Any]]:
     return rows
 
 
-# bytes per generated component at the peak of making a dataset in memory (subspace and
-# manifold): float64 draws and intermediates (up to 2 x 8 for manifold's features), the
-# float32 copy, ground truth's blocks
+# bytes per component at the peak of making subspace or manifold: the base read back for
+# pointwise LID (4), its unit-normalised copy for angular (4) and the LID's neighbour search
+# (annbench.intrinsic, about 3.4 bases)
 BYTES_PER_COMPONENT = 24
 #: generators made block by block (memory: their side arrays and a few blocks, not the base)
-STREAMED = {"gauss": gauss_parts, "blobs": blobs_parts}
+STREAMED = {
+    "gauss": gauss_parts,
+    "blobs": blobs_parts,
+    "subspace": subspace_parts,
+    "manifold": manifold_parts,
+}
 GENERATE_BYTES = 64 << 20  # float64 noise drawn per block by a streamed generator
 
 
@@ -209,10 +253,9 @@ def check_memory(name: str, params: dict[str, Any], folder: Path | None = None) 
     import psutil
 
     rows = params["n"] + params["n_queries"]
-    if name in STREAMED:
-        need = 8 * rows + 8 * GENERATE_BYTES
-    else:
-        need = BYTES_PER_COMPONENT * rows * params["dim"]
+    need = 8 * rows + 8 * GENERATE_BYTES
+    if name in MEASURED or name not in STREAMED:
+        need = max(need, BYTES_PER_COMPONENT * rows * params["dim"])
     available = psutil.virtual_memory().available
     if need > available:
         raise UserError(
