@@ -34,7 +34,7 @@ GOLDEN = Path(__file__).parent / "data" / "golden-datasets.json"
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Every block size of the rewrite shrunk to ``ROWS`` rows of dimension ``dim``."""
-    from annbench.datasets import build, formats, groundtruth, query_measures, synthetic
+    from annbench.datasets import file_measures, formats, groundtruth, query_measures, synthetic
 
     # the covariance of the per-query measures samples 1000 of the base's rows
     monkeypatch.setattr(query_measures, "COVARIANCE_SAMPLE", 1000)
@@ -43,7 +43,7 @@ def small_blocks(monkeypatch):
         monkeypatch.setattr(synthetic, "GENERATE_BYTES", ROWS * 8 * dim)
         monkeypatch.setattr(formats, "IMPORT_BLOCK_BYTES", ROWS * 4 * dim)
         monkeypatch.setattr(groundtruth, "REFINE_BLOCK_BYTES", 137 * 4 * dim)
-        monkeypatch.setattr(build._BlockRows, "ROWS", 211)
+        monkeypatch.setattr(file_measures.FileRows, "ROWS", 211)
 
     return shrink
 
@@ -410,13 +410,13 @@ def test_train_and_test_are_contiguous_float32(tmp_path):
 def test_rows_gathered_from_a_file_block_by_block(tmp_path):
     import h5py
 
-    from annbench.datasets.build import _BlockRows
+    from annbench.datasets.file_measures import FileRows
 
     base = np.random.default_rng(1).standard_normal((1000, 3)).astype(np.float32)
     rows = np.array([0, 5, 63, 64, 65, 500, 999])
     with h5py.File(tmp_path / "b.h5", "w") as f:
         f["train"] = base
-        reader = _BlockRows(f["train"])
+        reader = FileRows(f["train"])
         reader.ROWS = 64
         assert np.array_equal(reader[rows], base[rows])
         assert np.array_equal(np.asarray(reader), base) and len(reader) == 1000

@@ -15,7 +15,6 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +122,13 @@ def write_dataset_parts(
     per-query measures; atomically: the file appears only once complete. With
     ``measure_intrinsic``, pointwise LID and the global estimates are taken on the base read
     back from the file (``annotate.annotate_intrinsic``: memory beyond the 1.5x bound)."""
+    from annbench.datasets.file_measures import CovarianceSample
     from annbench.datasets.writer import DatasetWriter
 
     path = Path(path)
     _refuse_existing(path, overwrite)
     phases = _Phases()
-    kept = _CovarianceSample(shape)
+    kept = CovarianceSample(shape)  # the measures' sample, kept as the base streams past
     _load_kernels_aside()
     with atomic_path(path) as tmp:
         writer = DatasetWriter(
@@ -170,108 +170,21 @@ def _intrinsic(train, queries: np.ndarray, metric: str, progress: bool | None):
 
 
 def _ground_truth(writer, queries, metric, k, neighbors, phases, progress, kept) -> None:
-    from annbench.datasets.groundtruth import (
-        mean_distance_sample,
-        refine,
-        sample_record,
-        scan,
-    )
-    from annbench.datasets.groundtruth import mean_distances as file_means
-    from annbench.datasets.query_measures import attach_measures
+    from annbench.datasets.file_measures import put_ground_truth, put_measures
+    from annbench.datasets.groundtruth import mean_distances, refine
 
-    train = writer.train
     if neighbors is None:
-        sample = mean_distance_sample(len(train), len(queries), metric)
-        sums = np.zeros(len(queries))
-        with phases("scan+means"):
-            _, candidates = scan(
-                train, queries, metric, k, progress=progress, distance_sums=sums, sample=sample
-            )
-        record = sample_record(len(train), sample)
-        means = sums / record["rows"]
-    else:
-        candidates = neighbors
-        with phases("means"):
-            means, record = file_means(train, queries, metric, progress=progress)
+        put_ground_truth(writer, queries, metric, k, kept, progress=progress, phases=phases)
+        return
+    train = writer.train
+    with phases("means"):
+        means, record = mean_distances(train, queries, metric, progress=progress)
     with phases("refine"):
-        ids, distances = refine(train, queries, candidates, metric)
-    with phases("measures"):
-        measured = _Measured(
-            base=_BlockRows(train, kept), queries=queries, metric=metric, distances=distances
-        )
-        attach_measures(measured, means, record)
+        ids, distances = refine(train, queries, neighbors, metric)
     writer.put("neighbors", ids, np.int64)
     writer.put("distances", distances, np.float32)
-    writer.put_measures(measured.query_measures, measured.query_measures_info)
-
-
-@dataclass
-class _Measured:
-    """What ``attach_measures`` reads and fills, with the base left in the file."""
-
-    base: Any
-    queries: np.ndarray
-    metric: str
-    distances: np.ndarray
-    query_measures: dict[str, np.ndarray] = field(default_factory=dict)
-    query_measures_info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ground_truth_k(self) -> int:
-        return int(self.distances.shape[1])
-
-
-class _CovarianceSample:
-    """The base rows the per-query measures' covariance will sample (``query_measures``),
-    kept as the base streams past, so they need not be read back from the file."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        from annbench.datasets.query_measures import COVARIANCE_SAMPLE, COVARIANCE_SEED
-
-        self.rows = self.vectors = None
-        if shape[0] > COVARIANCE_SAMPLE:
-            rng = np.random.default_rng(COVARIANCE_SEED)
-            self.rows = np.sort(rng.choice(shape[0], COVARIANCE_SAMPLE, replace=False))
-            self.vectors = np.empty((COVARIANCE_SAMPLE, shape[1]), dtype=np.float32)
-
-    def add(self, start: int, block: np.ndarray) -> None:
-        if self.rows is not None:
-            lo, hi = np.searchsorted(self.rows, [start, start + len(block)])
-            self.vectors[lo:hi] = block[self.rows[lo:hi] - start]
-
-
-class _BlockRows:
-    """An HDF5 base as the measures read it: whole (small bases) or ascending rows, taken
-    from the rows kept while writing where they match, else gathered block by block (h5py's
-    own point selection is slow for 100k rows)."""
-
-    ROWS = 1 << 16
-
-    def __init__(self, dataset, sample: _CovarianceSample | None = None) -> None:
-        self.dataset = dataset
-        self.shape = dataset.shape
-        self.sample = sample
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return np.asarray(self.dataset[()], dtype=dtype or np.float32)
-
-    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows)
-        kept = self.sample
-        if kept is not None and kept.rows is not None and np.array_equal(rows, kept.rows):
-            return kept.vectors
-        if np.any(np.diff(rows) < 0):
-            raise ValueError("rows must ascend")
-        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
-        bounds = np.searchsorted(rows, np.arange(0, len(self) + self.ROWS, self.ROWS))
-        for block, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            if lo < hi:
-                start = block * self.ROWS
-                out[lo:hi] = self.dataset[start : start + self.ROWS][rows[lo:hi] - start]
-        return out
+    with phases("measures"):
+        put_measures(writer, queries, metric, kept, distances, means, record)
 
 
 def _load_kernels_aside() -> None:

@@ -1,13 +1,14 @@
 """Ground truth and the per-query measures of a dataset file being written
 (``writer.DatasetWriter``), computed from the file's base blocks, never the whole base.
 
-The same computations as ``build._ground_truth`` and its helpers (the same scan blocks, the
-same float64 arithmetic, the same covariance sample), here because ``update`` cannot import
-``build`` (build -> synthetic -> annotate -> update would be an import circle).
+Shared by ``build`` (a new file) and ``update`` (a rewritten one): the same scan blocks, the
+same float64 arithmetic, the same covariance sample.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,23 +87,33 @@ class _Measured:
 
 
 def put_ground_truth(
-    writer, queries: np.ndarray, metric: str, k: int, kept: CovarianceSample, progress=None
+    writer,
+    queries: np.ndarray,
+    metric: str,
+    k: int,
+    kept: CovarianceSample,
+    progress=None,
+    phases: Callable[[str], AbstractContextManager] | None = None,
 ) -> None:
     """Exact top-``k`` ground truth, the mean distances and the per-query measures of the
-    writer's base (complete in the file), stored in the file."""
+    writer's base (complete in the file), stored in the file; ``phases(name)`` times each."""
     from annbench.datasets.groundtruth import mean_distance_sample, refine, sample_record, scan
 
+    phases = phases or (lambda name: nullcontext())
     train = writer.train
     sample = mean_distance_sample(len(train), len(queries), metric)
     sums = np.zeros(len(queries))
-    _, candidates = scan(
-        train, queries, metric, k, progress=progress, distance_sums=sums, sample=sample
-    )
+    with phases("scan+means"):
+        _, candidates = scan(
+            train, queries, metric, k, progress=progress, distance_sums=sums, sample=sample
+        )
     record = sample_record(len(train), sample)
-    ids, distances = refine(train, queries, candidates, metric)
+    with phases("refine"):
+        ids, distances = refine(train, queries, candidates, metric)
     writer.put("neighbors", ids, np.int64)
     writer.put("distances", distances, np.float32)
-    put_measures(writer, queries, metric, kept, distances, sums / record["rows"], record)
+    with phases("measures"):
+        put_measures(writer, queries, metric, kept, distances, sums / record["rows"], record)
 
 
 def put_measures(
