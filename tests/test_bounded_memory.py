@@ -420,3 +420,15 @@ def test_rows_gathered_from_a_file_block_by_block(tmp_path):
         reader.ROWS = 64
         assert np.array_equal(reader[rows], base[rows])
         assert np.array_equal(np.asarray(reader), base) and len(reader) == 1000
+
+
+def test_a_negative_spread_is_refused_before_any_block_is_drawn(tmp_path, monkeypatch):
+    """The producer thread refuses blobs' parameters before the first block: nothing is
+    drawn (the RNG is never asked for the noise) and no file appears."""
+    from annbench.datasets import synthetic
+
+    drawn = []
+    monkeypatch.setattr(synthetic, "blobs_noise", lambda *a: drawn.append(a) or iter(()))
+    argv = ["datasets", "make", "neg", "-g", "blobs", "-p", "n=5000", "-p", "cluster_std=-1"]
+    status = main(["--data-dir", str(tmp_path), *argv])
+    assert status == 2 and not drawn and not list(tmp_path.glob("*.hdf5"))

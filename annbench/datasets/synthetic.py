@@ -79,6 +79,11 @@ def blobs_parts(
     float64 noise is drawn block by block in the order the whole draw takes it."""
     if n_clusters < 1:
         raise UserError("blobs needs n_clusters >= 1")
+    if cluster_std < 0 or center_spread < 0:  # refused before any block is drawn
+        raise UserError(
+            f"blobs needs cluster_std >= 0 and center_spread >= 0, got {cluster_std} and "
+            f"{center_spread}"
+        )
     centers = rng.normal(0.0, center_spread, size=(n_clusters, dim)).astype(np.float32)
     labels = rng.integers(0, n_clusters, size=n)
     query_labels = rng.integers(0, n_clusters, size=n_queries)
