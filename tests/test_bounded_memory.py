@@ -432,3 +432,21 @@ def test_a_negative_spread_is_refused_before_any_block_is_drawn(tmp_path, monkey
     argv = ["datasets", "make", "neg", "-g", "blobs", "-p", "n=5000", "-p", "cluster_std=-1"]
     status = main(["--data-dir", str(tmp_path), *argv])
     assert status == 2 and not drawn and not list(tmp_path.glob("*.hdf5"))
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path):
+    """A file-size limit (as a full disk would) stops the writer mid-base: one line naming
+    the system's reason, exit 2, and no temporary file left behind."""
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))\n"
+        "from annbench.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["--data-dir", str(tmp_path), "datasets", "make", "big", "-g", "gauss"]
+    argv += ["-p", "n=200000", "-p", "dim=16"]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "File too large" in lines[0] and "ulimit -f" in lines[0]
+    assert not list(tmp_path.rglob("*.hdf5")) and not list(tmp_path.rglob("*.tmp"))

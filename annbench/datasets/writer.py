@@ -8,6 +8,7 @@ runs on a helper thread (hashlib releases the GIL), overlapping the next block's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -120,7 +121,10 @@ class DatasetWriter:
     def abort(self) -> None:
         """Close the file and the hashing thread without finishing (the caller discards it)."""
         self._hasher.shutdown(wait=True)
-        self.file.close()
+        # after a failed write (a full disk) h5py's close can raise too; the first error is
+        # the one to report, and the file is discarded anyway
+        with contextlib.suppress(Exception):
+            self.file.close()
 
     def _wait_hash(self) -> None:
         if self._hashing is not None:

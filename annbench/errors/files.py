@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ HINTS = {
     errno.EPERM: "check its permissions or choose another path",
     errno.EROFS: "the file system is read-only; choose another path",
     errno.ENOSPC: "the disk is full; free space or choose another path",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file "
+    "system holds; raise the limit or choose another path",
     errno.EISDIR: "it is a folder; give a file name",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.ENAMETOOLONG: "shorten the path",
@@ -25,8 +28,12 @@ HINTS = {
 
 def os_error(exc: OSError, path: str | os.PathLike, doing: str = "write") -> UserError:
     """One line for an OS error met while doing something to ``path``."""
-    reason = exc.strerror or str(exc)
-    hint = HINTS.get(exc.errno or 0, "check the path")
+    reason, number = " ".join((exc.strerror or str(exc)).split()), exc.errno
+    # HDF5 reports the system's error inside its own (multi-line) message
+    found = re.search(r"errno = (\d+), error message = '([^']*)'", reason)
+    if found:
+        number, reason = number or int(found[1]), found[2]
+    hint = HINTS.get(number or 0, "check the path")
     return UserError(f"cannot {doing} {path}: {reason}; {hint}")
 
 
