@@ -11,7 +11,7 @@ BASE_IMAGE ?= python:3.11-slim
 CA_BUNDLE ?=
 IMAGES ?=
 
-.PHONY: install install-embed run test test-fast lint format bench images base-image-debootstrap clean
+.PHONY: install install-embed envs run test test-fast lint format bench images base-image-debootstrap clean
 
 install: $(STAMP)
 
@@ -30,12 +30,17 @@ $(EMBED_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,adapters,embed,embed-onnx,embed-e5]'
 	touch $(EMBED_STAMP)
 
+# Adapters whose library pins clash with the main environment (diskannpy: numpy 1.25) run in
+# virtual environments of their own, built from the requirements file beside each spec.
+envs: install
+	$(ANNBENCH) adapters env
+
 run: install
 	$(ANNBENCH) run
 	$(ANNBENCH) plot
 	$(ANNBENCH) report
 
-test: install install-embed  # the WordNet tests embed text with the real model
+test: install install-embed envs  # the WordNet tests embed text with the real model
 	$(BIN)/python -m pytest -q
 
 test-fast: install

@@ -27,6 +27,20 @@ def absent(message: str) -> None:
     pytest.skip(message)
 
 
+def available(name: str):
+    """The registered adapter ``name``; skipped here (failed in CI) when it cannot run here,
+    with the reason `annbench adapters list` gives."""
+    from annbench.adapters.availability import availability
+    from annbench.adapters.registry import discover
+
+    spec = discover()[name]
+    reason = availability(spec)
+    if reason:
+        hint = " (make envs)" if spec.environment else " (pip install -e '.[adapters]')"
+        absent(f"{name} cannot run here: {reason}{hint}")
+    return spec
+
+
 def ann_benchmarks_file(metric: str) -> Path:
     """A dataset file written by ann-benchmarks itself (random-xs-20-METRIC.hdf5).
 

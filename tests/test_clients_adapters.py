@@ -16,21 +16,13 @@ from annbench.run.plan import expand, parse_experiment
 from annbench.run.runner import run_sweep
 from annbench.store.frame import load_frame
 
-from .conftest import absent
+from .conftest import available
 
 SERVING = sorted(name for name, spec in discover().items() if spec.clients)
 SLOW = {"pynndescent"}  # numba compiles on first use, in each job's worker: about a minute
 LEVELS = {"clients": [1, 2], "duration": 0.3, "client_warmup": 0.1}
 BUILD = {"build_threads": [1], "seeds": [0]}  # one thread, one seed: a repeatable build repeats
 UNREPEATABLE_TOLERANCE = 0.1  # recall of two builds of an adapter declaring repeatable: false
-
-
-def installed(name: str):
-    """The registered adapter ``name``, skipped (failed in CI) when its library is absent."""
-    spec = discover()[name]
-    if spec.library_version() == "not installed":
-        absent(f"{spec.library} is not installed (pip install -e '.[adapters]')")
-    return spec
 
 
 def run(dataset, results, entry: dict, **settings):
@@ -57,7 +49,7 @@ def lowest_effort(spec) -> dict:
 def test_two_clients_answer_as_single_mode_does(name, make_dataset, tmp_path):
     """Both levels come from one build, so their recall is equal; a repeatable build answers
     exactly as the single-mode run of the same build parameters, an unrepeatable one nearly."""
-    spec = installed(name)
+    spec = available(name)
     dataset = make_dataset()
     entry = lowest_effort(spec)
     single = run(
@@ -86,7 +78,7 @@ def test_the_noop_adapter_runs_at_the_harness_ceiling(make_dataset, tmp_path):
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     """One PostgreSQL server with pgvector (pgserver's embedded one) for this module: its DSN."""
-    installed("pgvector")
+    available("pgvector")
     import pgserver
 
     server = pgserver.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from annbench.adapters.registry import discover
-from annbench.run.conformance import conformance_problems
+from annbench.run.conformance import conformance_problems, problems_where_it_runs
 
-from .conftest import TEST_ALGORITHMS, absent
+from .conftest import TEST_ALGORITHMS, available
 
 SLOW = {"pynndescent"}  # numba compiles on first use: about a minute
 
@@ -27,11 +27,7 @@ SLOW = {"pynndescent"}  # numba compiles on first use: about a minute
     [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(discover())],
 )
 def test_registered_adapter_conforms(name):
-    spec = discover()[name]
-    if spec.library_version() == "not installed":
-        message = f"{spec.library} is not installed (pip install -e '.[adapters]')"
-        absent(message)
-    assert conformance_problems(spec) == []
+    assert problems_where_it_runs(available(name)) == []
 
 
 @pytest.fixture

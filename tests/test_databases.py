@@ -18,6 +18,7 @@ MODULES = {  # the modules each database's adapter imports
     "chroma": ["chromadb"],
     "lancedb": ["lancedb"],
     "milvus-lite": ["milvus_lite", "pymilvus"],
+    "sqlite-vec": ["sqlite_vec", "pysqlite3"],
 }
 
 # (adapter, a fragment of its line in the results table): the recall range the profile's
@@ -29,6 +30,7 @@ PROFILE_RECALL = {
     ("lancedb", "index_type=IVF_PQ"): (0.05, 0.9),
     ("lancedb", "index_type=none"): (1.0, 1.0),  # no index: an exact flat scan
     ("milvus-lite", "index_type=AUTOINDEX"): (0.9, 1.0),
+    ("sqlite-vec", "chunk_size=1024"): (1.0, 1.0),  # vec0 scans every vector: exact
 }
 
 

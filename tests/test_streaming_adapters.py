@@ -14,21 +14,16 @@ import pytest
 from annbench.adapters.protocol import Adapter
 from annbench.adapters.registry import discover, load_adapter_class, read_spec
 from annbench.errors import UserError
-from annbench.run.conformance import streaming_problems
+from annbench.run.conformance import problems_where_it_runs, streaming_problems
 from annbench.run.plan import grid_points
 
-from .conftest import TEST_ALGORITHMS, absent
+from .conftest import TEST_ALGORITHMS, available
 
 STREAMING = sorted(name for name, spec in discover().items() if spec.supports)
+# adapters the test process can load (the others run in an environment of their own: their
+# streaming conformance runs under its interpreter, and test_adapter_envs runs their runbooks)
+IN_PROCESS = [name for name in STREAMING if not discover()[name].environment]
 N_BUILT, N_INSERTED, N_DELETED, DIMENSION, K = 1000, 1000, 300, 16, 10
-
-
-def installed(name: str):
-    """The registered adapter ``name``, skipped (failed in CI) when its library is absent."""
-    spec = discover()[name]
-    if spec.library_version() == "not installed":
-        absent(f"{spec.library} is not installed (pip install -e '.[adapters]')")
-    return spec
 
 
 def write_spec(folder, supports: str):
@@ -94,15 +89,15 @@ def test_an_adapter_that_ignores_inserts_fails_conformance(monkeypatch):
 
 @pytest.mark.parametrize("name", STREAMING)
 def test_registered_streaming_adapter_passes_insert_and_delete_conformance(name):
-    assert streaming_problems(installed(name)) == []
+    assert problems_where_it_runs(available(name), "streaming") == []
 
 
-@pytest.mark.parametrize("name", STREAMING)
+@pytest.mark.parametrize("name", IN_PROCESS)
 def test_inserted_vectors_are_found_and_deleted_ones_never_returned(name):
     """Build 1000, insert 1000, delete 300 by id (from both), search at the most generous
     query parameters: an inserted vector finds itself (first for 95%, among the k nearest for
     99%), no deleted id comes back (not even when the query is the deleted vector itself)."""
-    spec = installed(name)
+    spec = available(name)
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((N_BUILT + N_INSERTED, DIMENSION), dtype=np.float32)
     ids = rng.permutation(len(vectors))  # never positions
@@ -131,11 +126,11 @@ def test_inserted_vectors_are_found_and_deleted_ones_never_returned(name):
         adapter.close()
 
 
-@pytest.mark.parametrize("name", [n for n in STREAMING if "delete" in discover()[n].supports])
+@pytest.mark.parametrize("name", [n for n in IN_PROCESS if "delete" in discover()[n].supports])
 def test_fewer_vectors_left_than_k_are_answered_with_padding(name):
     """Deleting all but 5 of 1000 vectors: answers of shape (nq, k), only survivors, padded
     with -1 (libraries that refuse k above the live count included)."""
-    spec = installed(name)
+    spec = available(name)
     vectors = np.random.default_rng(3).standard_normal((N_BUILT, DIMENSION), dtype=np.float32)
     build = {key: values[0] for key, values in spec.build_grid.items()}
     adapter = load_adapter_class(spec.module_path, spec.class_name)("euclidean", **build)
@@ -151,7 +146,7 @@ def test_fewer_vectors_left_than_k_are_answered_with_padding(name):
 
 
 def test_hnswlib_preallocates_the_capacity_it_is_given():
-    spec = installed("hnswlib")
+    spec = available("hnswlib")
     adapter = load_adapter_class(spec.module_path, spec.class_name)("euclidean")
     adapter.capacity = 5000
     adapter.build(np.zeros((10, 4), np.float32), np.arange(10))

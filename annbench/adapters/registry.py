@@ -38,6 +38,8 @@ SPEC_KEYS = {
     "filters",
     "supports",
     "clients",
+    "import",
+    "environment",
 }
 PATH_ENV = "ANNBENCH_ALGORITHMS_PATH"
 ENTRY_POINT_GROUP = "annbench.adapters"
@@ -75,6 +77,11 @@ class AdapterSpec:
     supports: tuple[str, ...] = ()
     # how concurrent clients run (CLIENT_MODES); "" = the adapter cannot serve clients
     clients: str = ""
+    # the module the library is imported as, where it differs from ``library`` (ngt: ngtpy)
+    import_name: str = ""
+    # a requirements file beside the spec: the adapter runs in a virtual environment of its
+    # own built from it (``annbench adapters env NAME``), for libraries whose pins clash
+    environment: str = ""
 
     def rule(self, name: str, section: str) -> ParamRule:
         """What parameter ``name`` of ``section`` (build | query) accepts: the spec's
@@ -92,10 +99,24 @@ class AdapterSpec:
         """Version of the wrapped package, read from its metadata (the package is not imported)."""
         if not self.library:
             return "unknown"
+        if self.environment:  # read from the adapter's own environment
+            from annbench.adapters.envs import site_packages
+
+            found = list(metadata.distributions(name=self.library, path=[str(site_packages(self))]))
+            return found[0].version if found else "not installed"
         try:
             return metadata.version(self.library)
         except metadata.PackageNotFoundError:
             return "not installed"
+
+    @property
+    def python(self) -> str:
+        """The interpreter the adapter's worker runs under ("" = annbench's own)."""
+        if not self.environment:
+            return ""
+        from annbench.adapters.envs import env_python
+
+        return str(env_python(self))
 
 
 def default_search_path() -> list[Path]:
@@ -196,6 +217,8 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         filters=_filters(raw.get("filters"), spec_file),
         supports=_supports(raw.get("supports"), spec_file),
         clients=_client_mode(raw.get("clients"), spec_file),
+        import_name=str(raw.get("import") or ""),
+        environment=str(raw.get("environment") or ""),
     )
 
 

@@ -18,15 +18,22 @@ def adapters() -> None:
 @json_option
 def adapters_list(as_json: bool) -> None:
     """Every adapter found (built in, on ANNBENCH_ALGORITHMS_PATH, or installed as a plugin),
-    with its library version, metrics, grids and where it comes from."""
+    with its library version, whether it can run here (and why not), metrics, grids and where
+    it comes from."""
+    from annbench.adapters.availability import availabilities
     from annbench.adapters.registry import discover
 
+    found = discover()
+    reasons = availabilities(found.values())
     rows = [
         {
             "name": s.name,
             "source": s.source,
             "library": s.library,
             "version": s.library_version(),
+            "available": not reasons[s.name],
+            "reason": reasons[s.name],
+            "environment": s.environment,
             "metrics": list(s.metrics),
             "exact": s.exact,
             "repeatable": s.repeatable,
@@ -34,16 +41,36 @@ def adapters_list(as_json: bool) -> None:
             "query": s.query_grid,
             "folder": str(s.folder),
         }
-        for s in discover().values()
+        for s in found.values()
     ]
     if as_json:
         echo_json(rows)
         return
     for row in rows:
+        status = "ok" if row["available"] else f"skipped: {row['reason']}"
         click.echo(
-            f"{row['name']:<16} {row['source']:<10.40} {row['library'] or '-':<14} "
-            f"{row['version']:<10} build {row['build']} query {row['query']}"
+            f"{row['name']:<22} {row['source']:<10.40} {row['library'] or '-':<16} "
+            f"{row['version']:<12} {status}"
         )
+        if row["available"]:
+            click.echo(f"{'':<22} build {row['build']} query {row['query']}")
+
+
+@adapters.command("env")
+@click.argument("names", nargs=-1)
+@click.option("--rebuild", is_flag=True, help="Build it again even if it is built.")
+def adapters_env(names: tuple[str, ...], rebuild: bool) -> None:
+    """Build the virtual environment of each adapter NAME whose spec names one (no NAME: all
+    of them), from the requirements file beside its spec. Needs the package index; a run
+    never builds one."""
+    from annbench.adapters.envs import build_env
+    from annbench.adapters.registry import discover, get_adapter
+
+    specs = [get_adapter(name) for name in names] or [
+        spec for spec in discover().values() if spec.environment
+    ]
+    for spec in specs:
+        build_env(spec, rebuild=rebuild, echo=click.echo)
 
 
 @adapters.command("new")

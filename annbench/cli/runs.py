@@ -77,8 +77,9 @@ RESULT_COLUMNS = [
 @click.option("--dataset", "datasets", multiple=True, help="Run on this dataset instead.")
 @click.option(
     "--suite",
-    type=click.Choice(["smoke"]),
-    help="smoke: every registered adapter on a tiny dataset (instead of SPEC).",
+    type=click.Choice(["smoke", "all"]),
+    help="smoke: every registered adapter on a tiny dataset; all: every adapter that can run "
+    "here at its default grids on the default dataset (or --dataset), instead of SPEC.",
 )
 @click.option(
     "--yes",
@@ -128,6 +129,11 @@ def run(
         from annbench.run.plan import smoke_experiment
 
         experiment = smoke_experiment()
+    elif suite == "all":
+        from annbench.run.plan import all_experiment, parse_datasets
+
+        names = parse_datasets(list(datasets), "--dataset", warn) if datasets else None
+        experiment = all_experiment(obj.data_dir, names)
     elif profile:
         from annbench.run.plan import profile_path
 

@@ -259,3 +259,41 @@ def _delete_problems(where, spec: AdapterSpec, ids, truth, deleted, params) -> l
             f"(first: {', '.join(map(str, returned[:5].tolist()))})"
         )
     return problems + _exact_problem(where, spec, ids, truth, "delete")
+
+
+SUITES = {"static": conformance_problems, "streaming": streaming_problems}
+
+
+def problems_where_it_runs(spec: AdapterSpec, suite: str = "static") -> list[str]:
+    """A conformance suite (``static`` or ``streaming``) of ``spec``, run in this process, or
+    under the interpreter of the adapter's own environment when its spec names one."""
+    if not spec.python:
+        return SUITES[suite](spec)
+    import json
+    import subprocess
+
+    command = [spec.python, "-m", "annbench.run.conformance", spec.name, "--suite", suite]
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()
+        return [f"{spec.name}: conformance under {spec.python} failed: {lines[-1]}"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m annbench.run.conformance NAME [--suite static|streaming]``: the problems
+    found, as one JSON list on the last line of standard output."""
+    import argparse
+    import json
+
+    from annbench.adapters.registry import get_adapter
+
+    parser = argparse.ArgumentParser(prog="python -m annbench.run.conformance")
+    parser.add_argument("name")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="static")
+    args = parser.parse_args(argv)
+    print(json.dumps(SUITES[args.suite](get_adapter(args.name))))
+
+
+if __name__ == "__main__":
+    main()

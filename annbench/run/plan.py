@@ -28,6 +28,7 @@ query grid rides along inside the Job, because one build serves the whole query 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -348,6 +349,7 @@ def expand(
 
     Every adapter and parameter value is checked before any dataset is made or read; a job
     listed twice (the same run id) runs once."""
+    from annbench.adapters.availability import availabilities
     from annbench.adapters.registry import discover
     from annbench.datasets.catalog import existing_dataset, resolve_dataset
 
@@ -357,6 +359,14 @@ def expand(
         if entry["name"] not in registry:
             known = ", ".join(sorted(registry))
             raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
+    named = {entry["name"]: registry[entry["name"]] for entry in experiment.adapters}
+    for name, reason in availabilities(named.values()).items():
+        if reason:
+            raise UserError(
+                f"adapter {name} cannot run here: {reason}; see `annbench adapters list`, "
+                "or leave it out of the experiment"
+            )
+    for entry in experiment.adapters:
         spec = registry[entry["name"]]
         if experiment.clients and not spec.clients:
             raise UserError(
@@ -480,6 +490,7 @@ def _job(
         search_threads=experiment.search_threads,
         modes=experiment.modes,
         exact=spec.exact,
+        python=spec.python,
         **workload_fields,
     )
 
@@ -639,6 +650,47 @@ SMOKE_DATASET = "smoke-2k-16"
 UNREPEATABLE_BUILDS = 16
 
 
+def available(specs) -> list:
+    """The adapters among ``specs`` that can run here, by name (the others are left out:
+    `annbench adapters list` says why)."""
+    from annbench.adapters.availability import availabilities
+
+    specs = sorted(specs, key=lambda spec: spec.name)
+    reasons = availabilities(specs)
+    return [spec for spec in specs if not reasons[spec.name]]
+
+
+def all_experiment(
+    data_dir: str | os.PathLike, datasets: list[str] | None = None, registry: dict | None = None
+) -> Experiment:
+    """Every adapter that can run here, at its spec's default grids, on ``datasets`` (default:
+    the built-in experiment's) with that experiment's k, repeats and timeout: the whole field
+    side by side. Adapters that lack a dataset's metric are left out."""
+    from annbench.adapters.registry import discover
+
+    default = read_experiment(default_experiment_path())
+    datasets = datasets or default.datasets
+    metrics = {_dataset_metric(name, data_dir) for name in datasets}
+    registry = discover() if registry is None else registry
+    adapters = [
+        {"name": spec.name, "build": {}, "query": {}}
+        for spec in available(registry.values())
+        if spec.name != "noop" and metrics <= set(spec.metrics)
+    ]
+    return dataclasses.replace(default, datasets=datasets, adapters=adapters)
+
+
+def _dataset_metric(name: str, data_dir: str | os.PathLike) -> str:
+    """A dataset's metric, from its file when present, else from the catalog (no work)."""
+    from annbench.datasets.catalog import catalog_entry, existing_dataset
+    from annbench.datasets.store import dataset_info
+
+    path = existing_dataset(name, data_dir)
+    if path is not None:
+        return dataset_info(path)["metric"]
+    return catalog_entry(name).get("metric", "euclidean")
+
+
 def smoke_experiment(registry: dict | None = None) -> Experiment:
     """Every registered adapter on a tiny dataset: the first value of each build parameter,
     the spec's whole query grid, single-threaded seeded builds (so recall is repeatable) and
@@ -654,8 +706,8 @@ def smoke_experiment(registry: dict | None = None) -> Experiment:
             "query": {},
             **({} if spec.repeatable else {"seeds": list(range(UNREPEATABLE_BUILDS))}),
         }
-        for spec in sorted(registry.values(), key=lambda spec: spec.name)
-        if "euclidean" in spec.metrics and spec.library_version() != "not installed"
+        for spec in available(registry.values())
+        if "euclidean" in spec.metrics
     ]
     return Experiment(
         datasets=[SMOKE_DATASET],

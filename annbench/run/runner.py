@@ -114,6 +114,12 @@ def run_sweep(
     options = dict(options or {})
     if parallel > 1 and executor != "docker":
         raise UserError("--parallel needs --executor docker (each container gets its own CPUs)")
+    own_env = sorted({job.adapter for job in jobs if job.python})
+    if executor == "inline" and own_env:
+        raise UserError(
+            f"{', '.join(own_env)} run in an environment of their own, which the inline "
+            "executor cannot enter; use --executor process (or docker)"
+        )
     free_sets: queue.Queue[str | None] = queue.Queue()
     for cpuset in cpu_sets(parallel) if parallel > 1 else [options.pop("cpuset", None)]:
         free_sets.put(cpuset)

@@ -55,6 +55,9 @@ class Job:
     duration_s: float = 10.0
     client_warmup_s: float = 1.0
     client_mode: str = ""
+    # the interpreter of the adapter's own environment ("" = annbench's); where the worker
+    # runs, not what it measures, so it stays out of the run's identity
+    python: str = ""
 
     @property
     def run_id(self) -> str:

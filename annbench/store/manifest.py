@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,7 @@ def environment() -> dict[str, Any]:
         "kernel": platform.release(),
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "python_executable": sys.executable,  # an adapter's own environment shows here
         "packages": package_versions(),
         "thread_pools": thread_pools(),
         "thread_env": {

@@ -36,11 +36,13 @@ def hnsw_adapters(
 
 
 def installed(methods: list[dict]) -> list[dict]:
-    """The study methods whose library is installed here (the others are left out)."""
+    """The study methods whose adapter can run here (the others are left out)."""
+    from annbench.adapters.availability import availabilities
     from annbench.adapters.registry import discover
 
     registry = discover()
-    return [m for m in methods if registry[m["name"]].library_version() != "not installed"]
+    reasons = availabilities(registry[m["name"]] for m in methods)
+    return [m for m in methods if not reasons[m["name"]]]
 
 
 def run_study(

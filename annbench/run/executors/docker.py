@@ -55,6 +55,7 @@ def container_job(job: Job) -> Job:
         job,
         dataset_path=f"{DATA_MOUNT}/{Path(job.dataset_path).name}",
         adapter_module=f"{ADAPTERS_ROOT}/{job.adapter}/{module.name}",
+        python="",  # the image holds the adapter's requirements
     )
 
 

@@ -55,9 +55,16 @@ def run(
     dataset to read; what the caller recorded before the job started)."""
     staged = staging_path(results_dir, job)
     ensure_folder(staged.parent)
+    if job.python and not os.access(job.python, os.X_OK):
+        reason = (
+            f"{job.adapter}'s environment is missing on this machine ({job.python}); "
+            f"run `annbench adapters env {job.adapter}` here"
+        )
+        return record_failure(results_dir, job, reason)
     command = [
         *guard_command(job.timeout_s, cpus),
-        *[sys.executable, "-m", "annbench.run.worker", str(staged), "--job", job.to_json()],
+        *[job.python or sys.executable, "-m", "annbench.run.worker", str(staged)],
+        *["--job", job.to_json()],
         *(["--data", str(data)] if data else []),
         *(["--info", json.dumps(info)] if info else []),
     ]

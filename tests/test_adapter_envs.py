@@ -1,0 +1,144 @@
+"""An adapter whose library pins clash with the main environment runs in a virtual
+environment of its own: `annbench adapters env NAME` builds it from the requirements file
+beside the spec, the process executor runs the adapter's worker with its interpreter, and
+what cannot work (an environment not built, the inline executor, a requirements file pip
+cannot satisfy) is one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from annbench.store.frame import load_frame
+from annbench.store.results import read_result, result_files
+
+from .test_cli import assert_one_line_error
+
+# a numpy the main environment does not have: the worker's numpy proves which Python ran it
+PINNED_NUMPY = "2.3.5"
+REQUIREMENTS = f"numpy=={PINNED_NUMPY}\nh5py\npsutil\nthreadpoolctl\npyyaml\n"
+
+ADAPTER = """
+import numpy as np
+from annbench.adapters.protocol import Adapter
+
+
+class Exact(Adapter):
+    def build(self, base, ids):
+        self.base, self.ids = base, ids
+
+    def search(self, queries, k):
+        d = ((queries[:, None, :] - self.base[None]) ** 2).sum(-1)
+        top = np.argsort(d, axis=1)[:, :k]
+        return self.ids[top], np.take_along_axis(d, top, axis=1)
+"""
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """An exact adapter whose spec names a requirements file pinning another numpy."""
+    root = tmp_path_factory.mktemp("envs")
+    folder = root / "algos" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "spec.yml").write_text(
+        "name: toy\nlibrary: numpy\nmodule: adapter.py\nclass: Exact\nmetrics: [euclidean]\n"
+        "exact: true\nquery: {}\nenvironment: requirements.txt\n"
+    )
+    (folder / "adapter.py").write_text(ADAPTER)
+    (folder / "requirements.txt").write_text(REQUIREMENTS)
+    return root
+
+
+@pytest.fixture
+def env_setting(toy, monkeypatch):
+    monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(toy / "algos"))
+    monkeypatch.setenv("ANNBENCH_ENVS", str(toy / "envs"))
+    return toy
+
+
+def experiment(tmp_path, dataset) -> str:
+    spec = tmp_path / "exp.yml"
+    spec.write_text(f"datasets: [{dataset}]\nk: 10\nrepeats: 1\nadapters: [toy]\n")
+    return str(spec)
+
+
+def test_an_environment_not_built_is_a_reason_and_a_one_line_refusal(
+    env_setting, cli, make_dataset, tmp_path
+):
+    if (env_setting / "envs").exists():
+        pytest.skip("the module's environment is already built (test order)")
+    status, out, _ = cli("adapters", "list")
+    line = next(line for line in out.splitlines() if line.startswith("toy "))
+    assert "skipped: its environment is not built (run `annbench adapters env toy`)" in line
+    dataset = make_dataset()
+    result = cli("--data-dir", dataset.parent, "run", experiment(tmp_path, dataset))
+    assert_one_line_error(result, "adapter toy cannot run here", "annbench adapters env toy")
+
+
+def test_the_worker_runs_under_the_adapters_own_interpreter(
+    env_setting, cli, make_dataset, tmp_path
+):
+    status, out, err = cli("adapters", "env", "toy")
+    assert status == 0, err
+    assert "environment ready" in out
+    status, out, _ = cli("adapters", "list", "--json")
+    row = next(row for row in json.loads(out) if row["name"] == "toy")
+    assert row["available"] and row["version"] == PINNED_NUMPY != np.__version__
+
+    dataset = make_dataset()
+    results = tmp_path / "results"
+    status, out, err = cli(
+        "--data-dir", dataset.parent, "--results-dir", results, "run", experiment(tmp_path, dataset)
+    )
+    assert status == 0, out + err
+    (path,) = result_files(results)
+    result = read_result(path)
+    assert result.status == "ok"
+    assert result.job.adapter_version == PINNED_NUMPY
+    assert result.environment["packages"]["numpy"] == PINNED_NUMPY
+    assert result.environment["python_executable"].startswith(str(env_setting / "envs" / "toy-"))
+    frame = load_frame(results)
+    assert frame["recall"].tolist() == [1.0]  # the exact adapter, measured there
+
+
+def test_the_inline_executor_refuses_an_adapter_with_its_own_environment(
+    env_setting, cli, make_dataset, tmp_path
+):
+    cli("adapters", "env", "toy")
+    dataset = make_dataset()
+    result = cli(
+        "--data-dir",
+        dataset.parent,
+        "--results-dir",
+        tmp_path / "results",
+        "run",
+        "--executor",
+        "inline",
+        experiment(tmp_path, dataset),
+    )
+    assert_one_line_error(result, "toy run in an environment of their own", "--executor process")
+
+
+def test_a_requirements_file_pip_cannot_satisfy_is_one_line_and_leaves_nothing(
+    env_setting, cli, tmp_path, monkeypatch
+):
+    folder = tmp_path / "algos" / "unmet"
+    folder.mkdir(parents=True)
+    (folder / "spec.yml").write_text(
+        "name: unmet\nmodule: adapter.py\nclass: Exact\nmetrics: [euclidean]\n"
+        "environment: requirements.txt\n"
+    )
+    (folder / "adapter.py").write_text(ADAPTER)
+    (folder / "requirements.txt").write_text("annbench-no-such-package==0.0.1\n")
+    monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(tmp_path / "algos"))
+    monkeypatch.setenv("ANNBENCH_ENVS", str(tmp_path / "envs"))
+    result = cli("adapters", "env", "unmet")
+    assert_one_line_error(result, "unmet: building its environment failed", "requirements.txt")
+    assert not any((tmp_path / "envs").glob("unmet-*"))
+
+
+def test_an_adapter_without_an_environment_is_refused_by_adapters_env(cli):
+    result = cli("adapters", "env", "hnswlib")
+    assert_one_line_error(result, "hnswlib runs in the main environment")
