@@ -36,8 +36,9 @@ def requirements_file(spec) -> Path:
 
 
 def env_dir(spec) -> Path:
-    """The environment's folder, named by the adapter and a digest of its requirements and
-    this Python's version: editing the requirements (or changing Python) names a new one."""
+    """The environment's folder, named by a digest of its requirements and this Python's
+    version: editing the requirements (or changing Python) names a new one, and adapters with
+    the same requirements (diskann and diskann-dynamic) share one."""
     requirements = requirements_file(spec)
     try:
         text = requirements.read_bytes()
@@ -48,7 +49,7 @@ def env_dir(spec) -> Path:
         ) from None
     version = f"{sys.version_info.major}.{sys.version_info.minor}".encode()
     digest = hashlib.sha256(text + b"\0" + version).hexdigest()[:12]
-    return envs_root() / f"{spec.name}-{digest}"
+    return envs_root() / f"py{version.decode()}-{digest}"
 
 
 def env_python(spec) -> Path:
