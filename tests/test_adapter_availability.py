@@ -14,7 +14,7 @@ from annbench.run.plan import all_experiment, smoke_experiment
 
 from .test_cli import assert_one_line_error
 
-ADAPTER = '''
+ADAPTER = """
 import numpy as np
 from annbench.adapters.protocol import Adapter
 
@@ -27,7 +27,7 @@ class Exact(Adapter):
         d = ((queries[:, None, :] - self.base[None]) ** 2).sum(-1)
         top = np.argsort(d, axis=1)[:, :k]
         return self.ids[top], np.take_along_axis(d, top, axis=1)
-'''
+"""
 
 
 def adapter_folder(root, name: str, **keys: str):
