@@ -11,6 +11,17 @@ from annbench.adapters.protocol import Adapter
 class FaissAdapter(Adapter):
     """Subclasses set ``self.index`` (answering with original ids) in ``build``."""
 
+    #: True where the index scores by L2 distance whatever the metric (angular searched as L2
+    #: on the unit vectors, as HNSW-PQ must); else inner products are negated
+    scores_are_distances = False
+
+    def distances(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """faiss's scores as the protocol's distances: ascending, inf where the id is -1
+        (some indexes pad with a finite score)."""
+        if not (self.metric == "euclidean" or self.scores_are_distances):
+            scores = -scores
+        return np.where(ids >= 0, scores, np.inf)
+
     @property
     def faiss_metric(self) -> int:
         import faiss
@@ -29,7 +40,7 @@ class FaissAdapter(Adapter):
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.index.search(queries, k)
-        return ids, scores if self.metric == "euclidean" else -scores
+        return ids, self.distances(ids, scores)
 
     def filtered_search(
         self, queries: np.ndarray, k: int, filters
@@ -47,8 +58,8 @@ class FaissAdapter(Adapter):
                 queries[group], k, params=self.search_parameters(selector)
             )
             ids[group] = found
-            scores[group] = found_scores if self.metric == "euclidean" else -found_scores
-        return ids, np.where(ids >= 0, scores, np.inf)
+            scores[group] = self.distances(found, found_scores)
+        return ids, scores
 
     def search_parameters(self, selector):
         """The index's search parameters carrying ``selector`` (and the current query
