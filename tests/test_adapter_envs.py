@@ -6,6 +6,7 @@ cannot satisfy) is one line with exit status 2."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -65,10 +66,9 @@ def experiment(tmp_path, dataset) -> str:
 
 
 def test_an_environment_not_built_is_a_reason_and_a_one_line_refusal(
-    env_setting, cli, make_dataset, tmp_path
+    env_setting, cli, make_dataset, tmp_path, monkeypatch
 ):
-    if (env_setting / "envs").exists():
-        pytest.skip("the module's environment is already built (test order)")
+    monkeypatch.setenv("ANNBENCH_ENVS", str(tmp_path / "no-envs-yet"))
     status, out, _ = cli("adapters", "list")
     line = next(line for line in out.splitlines() if line.startswith("toy "))
     assert "skipped: its environment is not built (run `annbench adapters env toy`)" in line
@@ -135,8 +135,53 @@ def test_a_requirements_file_pip_cannot_satisfy_is_one_line_and_leaves_nothing(
     monkeypatch.setenv("ANNBENCH_ALGORITHMS_PATH", str(tmp_path / "algos"))
     monkeypatch.setenv("ANNBENCH_ENVS", str(tmp_path / "envs"))
     result = cli("adapters", "env", "unmet")
-    assert_one_line_error(result, "unmet: building its environment failed", "requirements.txt")
+    assert_one_line_error(
+        result, "unmet: building its environment failed", "No matching distribution"
+    )
     assert not (tmp_path / "envs").exists() or not any((tmp_path / "envs").iterdir())
+
+
+def test_a_job_whose_environment_is_missing_where_it_runs_fails_with_the_command(
+    env_setting, make_dataset, tmp_path, monkeypatch
+):
+    """Planned on a machine with the environment, run on one without (a cluster worker):
+    the run is failed with the command to build it, and the sweep goes on."""
+    from annbench.adapters.envs import build_env
+    from annbench.adapters.registry import get_adapter
+    from annbench.run.plan import expand, read_experiment
+    from annbench.run.runner import run_sweep
+
+    build_env(get_adapter("toy"), echo=lambda _: None)
+    dataset = make_dataset()
+    jobs = expand(read_experiment(experiment(tmp_path, dataset)), dataset.parent)
+    monkeypatch.setenv("ANNBENCH_ENVS", str(tmp_path / "elsewhere"))
+    moved = [dataclasses.replace(job, python=str(tmp_path / "gone" / "x" / "bin" / "python"))
+             for job in jobs]  # fmt: skip
+    (outcome,) = run_sweep(moved, tmp_path / "results")
+    assert outcome.status == "failed"
+    assert "is missing on this machine; run `annbench adapters env toy` here" in outcome.error
+
+
+def test_a_cluster_worker_finds_the_environment_under_its_own_root(env_setting, tmp_path):
+    """A worker whose home differs from the planner's finds the environment by its name."""
+    from annbench.adapters.envs import build_env
+    from annbench.adapters.registry import get_adapter
+    from annbench.run.executors.process import local_python
+
+    python = build_env(get_adapter("toy"), echo=lambda _: None)
+    planned = tmp_path / "planner-home" / python.parents[1].name / "bin" / "python"
+    assert local_python(str(planned)) == str(python)
+    assert local_python(str(tmp_path / "nowhere" / "py3.11-0" / "bin" / "python")) == ""
+
+
+def test_the_diskann_adapters_share_one_environment():
+    """Their requirements files are identical (each Dockerfile needs its own copy), so one
+    environment serves both."""
+    from annbench.adapters.envs import env_name
+    from annbench.adapters.registry import discover
+
+    specs = discover()
+    assert env_name(specs["diskann"]) == env_name(specs["diskann-dynamic"])
 
 
 def test_an_adapter_without_an_environment_is_refused_by_adapters_env(cli):

@@ -139,8 +139,8 @@ class ScaNN(Adapter):
         leaves = int(self.query_params.get("leaves_to_search", 1))
         reorder = int(self.query_params.get("reorder", 100))
         parallel = self.search_threads != 1
-        if parallel and self.search_threads:
-            self.searcher.set_num_threads(self.search_threads)
+        if parallel:  # None: every CPU this process may use, not a count left by an earlier point
+            self.searcher.set_num_threads(self.search_threads or len(os.sched_getaffinity(0)))
         positions, scores = self.searcher.searcher.search_batched(
             queries, k, reorder, leaves, parallel, PARALLEL_BATCH if parallel else 0
         )

@@ -104,10 +104,13 @@ class SqliteVecAdapter(Adapter):
         self.path = os.path.join(self.folder, "index.db")
         self.owner = True
         try:
-            self.connection = connect(self.path)
-        except AdapterError:
-            self.close()  # the folder too: a failed build may never be closed
+            self._create(base, ids)
+        except BaseException:
+            self.close()  # the folder too: a failed build is never closed by the worker
             raise
+
+    def _create(self, base: np.ndarray, ids: np.ndarray) -> None:
+        self.connection = connect(self.path)
         columns = [] if self.attributes is None else self.attributes.columns
         self.metadata = [name for name in METADATA if name in columns]
         self.tagged = "tags" in columns

@@ -3,8 +3,8 @@ library that is missing, fails to import (no wheel for this platform, an ABI cla
 in an environment not yet built is found here, never by breaking the others.
 
 The import is tried in a subprocess of the interpreter the worker will use, once per (python,
-module, library version); imports that worked are remembered in ``probes.json`` beside the
-adapter environments, so later calls read a file.
+module, library version); imports that worked are remembered in ``probes.json`` in the
+adapter environments' folder, so later calls read a file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -78,14 +79,24 @@ def _python(spec) -> str:
 
 
 def _probe_key(spec) -> str:
-    return f"{_python(spec)}|{module_name(spec)}|{spec.library_version()}"
+    """What a remembered probe holds for: the interpreter, the module, the library's version
+    and when its site-packages last changed (an install or removal beside it, such as
+    another numpy, can break an import without changing the library's version)."""
+    site = envs.site_packages(spec) if spec.environment else Path(sysconfig.get_paths()["purelib"])
+    try:
+        changed = site.stat().st_mtime_ns
+    except OSError:
+        changed = 0
+    return f"{_python(spec)}|{module_name(spec)}|{spec.library_version()}|{changed}"
 
 
 def _probe(spec) -> str:
     module = module_name(spec)
+    # an environment's interpreter must also reach annbench's worker (its .pth and closure)
+    modules = f"annbench.run.worker, {module}" if spec.environment else module
     try:
         done = subprocess.run(
-            [_python(spec), "-c", f"import {module}"],
+            [_python(spec), "-c", f"import {modules}"],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_S,
@@ -99,11 +110,11 @@ def _probe(spec) -> str:
         return ""
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     last = lines[-1].strip() if lines else f"exit status {done.returncode}"
-    return f"importing {module} fails: {last}"
+    return f"importing {modules} fails: {last}"
 
 
 def _cache_path() -> Path:
-    return envs.envs_root().parent / PROBE_FILE
+    return envs.envs_root() / PROBE_FILE
 
 
 def _read_cache() -> dict[str, str]:

@@ -102,7 +102,11 @@ class AdapterSpec:
         if self.environment:  # read from the adapter's own environment
             from annbench.adapters.envs import site_packages
 
-            found = list(metadata.distributions(name=self.library, path=[str(site_packages(self))]))
+            try:
+                site = str(site_packages(self))
+            except UserError:  # its requirements file is missing: availability says so
+                return "not installed"
+            found = list(metadata.distributions(name=self.library, path=[site]))
             return found[0].version if found else "not installed"
         try:
             return metadata.version(self.library)
@@ -217,9 +221,27 @@ def read_spec(spec_file: Path, source: str = "path") -> AdapterSpec:
         filters=_filters(raw.get("filters"), spec_file),
         supports=_supports(raw.get("supports"), spec_file),
         clients=_client_mode(raw.get("clients"), spec_file),
-        import_name=str(raw.get("import") or ""),
-        environment=str(raw.get("environment") or ""),
+        import_name=_module_name(raw.get("import"), spec_file),
+        environment=_relative_file(raw.get("environment"), spec_file),
     )
+
+
+def _module_name(raw: Any, where: Path) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or not all(part.isidentifier() for part in raw.split(".")):
+        raise UserError(f"{where}: 'import' must be a module name such as ngtpy, got {raw!r}")
+    return raw
+
+
+def _relative_file(raw: Any, where: Path) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or not raw or Path(raw).is_absolute() or "\n" in raw:
+        raise UserError(
+            f"{where}: 'environment' must name a requirements file beside the spec, got {raw!r}"
+        )
+    return raw
 
 
 def _client_mode(raw: Any, where: Path) -> str:

@@ -63,14 +63,19 @@ def adapters_env(names: tuple[str, ...], rebuild: bool) -> None:
     """Build the virtual environment of each adapter NAME whose spec names one (no NAME: all
     of them), from the requirements file beside its spec. Needs the package index; a run
     never builds one."""
-    from annbench.adapters.envs import build_env
+    from annbench.adapters.envs import build_env, env_dir
     from annbench.adapters.registry import discover, get_adapter
 
     specs = [get_adapter(name) for name in names] or [
         spec for spec in discover().values() if spec.environment
     ]
+    done = set()
     for spec in specs:
+        if spec.environment and env_dir(spec) in done:  # shared with an adapter just built
+            click.echo(f"{spec.name}: environment ready at {env_dir(spec)}")
+            continue
         build_env(spec, rebuild=rebuild, echo=click.echo)
+        done.add(env_dir(spec))
 
 
 @adapters.command("new")

@@ -150,7 +150,9 @@ def run(
     from annbench.adapters.registry import discover
 
     _confirm_large_plan(experiment, discover(), obj.results_dir, yes)
-    jobs = expand(experiment, obj.data_dir, warn=warn)
+    # the libraries live in the images (docker) or on the cluster's machines (a scheduler)
+    here = executor != "docker" and not (executor == "dask" and scheduler)
+    jobs = expand(experiment, obj.data_dir, warn=warn, check_available=here)
     if executor == "docker":
         from annbench.run.executors.images import adapter_image
 

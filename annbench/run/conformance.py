@@ -262,6 +262,9 @@ def _delete_problems(where, spec: AdapterSpec, ids, truth, deleted, params) -> l
 
 
 SUITES = {"static": conformance_problems, "streaming": streaming_problems}
+# the line carrying the problems (a library may print to standard output too)
+MARKER = "annbench-conformance: "
+SUBPROCESS_TIMEOUT_S = 900
 
 
 def problems_where_it_runs(spec: AdapterSpec, suite: str = "static") -> list[str]:
@@ -273,16 +276,27 @@ def problems_where_it_runs(spec: AdapterSpec, suite: str = "static") -> list[str
     import subprocess
 
     command = [spec.python, "-m", "annbench.run.conformance", spec.name, "--suite", suite]
-    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
+    where = f"{spec.name}: conformance under {spec.python}"
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return [f"{where} took over {SUBPROCESS_TIMEOUT_S} s (a hang?)"]
+    found = [line.split(MARKER, 1)[1] for line in done.stdout.splitlines() if MARKER in line]
+    if done.returncode != 0 or not found:
         lines = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()
-        return [f"{spec.name}: conformance under {spec.python} failed: {lines[-1]}"]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return [f"{where} failed: {lines[-1]}"]
+    return json.loads(found[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m annbench.run.conformance NAME [--suite static|streaming]``: the problems
-    found, as one JSON list on the last line of standard output."""
+    found, as a JSON list after ``MARKER`` on a line of standard output."""
     import argparse
     import json
 
@@ -292,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name")
     parser.add_argument("--suite", choices=sorted(SUITES), default="static")
     args = parser.parse_args(argv)
-    print(json.dumps(SUITES[args.suite](get_adapter(args.name))))
+    print(MARKER + json.dumps(SUITES[args.suite](get_adapter(args.name))), flush=True)
 
 
 if __name__ == "__main__":

@@ -344,11 +344,13 @@ def expand(
     *,
     progress: bool | None = None,
     warn: Warn | None = None,
+    check_available: bool = True,
 ) -> list[Job]:
     """Resolve datasets and adapters: one Job per (dataset, adapter, build point, seed).
 
     Every adapter and parameter value is checked before any dataset is made or read; a job
-    listed twice (the same run id) runs once."""
+    listed twice (the same run id) runs once. ``check_available``: refuse adapters that cannot
+    run on this machine (off where jobs run elsewhere: in containers holding the library)."""
     from annbench.adapters.availability import availabilities
     from annbench.adapters.registry import discover
     from annbench.datasets.catalog import existing_dataset, resolve_dataset
@@ -359,13 +361,6 @@ def expand(
         if entry["name"] not in registry:
             known = ", ".join(sorted(registry))
             raise UserError(f"unknown adapter {entry['name']!r}; known adapters: {known}")
-    named = {entry["name"]: registry[entry["name"]] for entry in experiment.adapters}
-    for name, reason in availabilities(named.values()).items():
-        if reason:
-            raise UserError(
-                f"adapter {name} cannot run here: {reason}; see `annbench adapters list`, "
-                "or leave it out of the experiment"
-            )
     for entry in experiment.adapters:
         spec = registry[entry["name"]]
         if experiment.clients and not spec.clients:
@@ -387,6 +382,14 @@ def expand(
         if path is not None:
             info = _check_dataset(path, name, experiment, chosen, data_dir, names)
             checked[name] = info, _workloads_of(experiment, name, info, path)
+    if check_available:  # after the parameter and metric checks, before any dataset is made
+        named = {spec.name: spec for spec, *_ in chosen}
+        for name, reason in availabilities(named.values()).items():
+            if reason:
+                raise UserError(
+                    f"adapter {name} cannot run here: {reason}; see `annbench adapters list`, "
+                    "or leave it out of the experiment"
+                )
     jobs: dict[str, Job] = {}
     for name in experiment.datasets:
         path = present[name] or resolve_dataset(name, data_dir, progress=progress)

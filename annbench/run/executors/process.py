@@ -55,15 +55,16 @@ def run(
     dataset to read; what the caller recorded before the job started)."""
     staged = staging_path(results_dir, job)
     ensure_folder(staged.parent)
-    if job.python and not os.access(job.python, os.X_OK):
+    python = local_python(job.python) if job.python else sys.executable
+    if not python:
         reason = (
-            f"{job.adapter}'s environment is missing on this machine ({job.python}); "
-            f"run `annbench adapters env {job.adapter}` here"
+            f"{job.adapter}'s environment ({Path(job.python).parents[1].name}) is missing on "
+            f"this machine; run `annbench adapters env {job.adapter}` here"
         )
         return record_failure(results_dir, job, reason)
     command = [
         *guard_command(job.timeout_s, cpus),
-        *[job.python or sys.executable, "-m", "annbench.run.worker", str(staged)],
+        *[python, "-m", "annbench.run.worker", str(staged)],
         *["--job", job.to_json()],
         *(["--data", str(data)] if data else []),
         *(["--info", json.dumps(info)] if info else []),
@@ -88,6 +89,16 @@ def run(
         return record_failure(results_dir, job, failure_reason(status, output, job.timeout_s))
     finally:
         staged.unlink(missing_ok=True)
+
+
+def local_python(planned: str) -> str:
+    """The interpreter of an adapter's environment on this machine: the planned path, else the
+    environment of the same name under this machine's ``ANNBENCH_ENVS`` (a cluster worker's
+    home differs from the planner's); "" when neither exists."""
+    from annbench.adapters.envs import envs_root
+
+    here = envs_root() / Path(planned).parents[1].name / "bin" / "python"
+    return next((str(p) for p in (Path(planned), here) if os.access(p, os.X_OK)), "")
 
 
 def tail(log, size: int = LOG_TAIL_BYTES) -> str:
