@@ -13,9 +13,9 @@ Traps handled here:
 * NGT numbers the batch 0..n-1 in order (zero-based numbering), so positions map to ids.
 * Metrics as the ``ngt`` adapter: L2 for euclidean and angular (unit vectors), ``Inner
   Product`` for ip (NGT lifts objects to the build's largest norm).
-* Queries as the ``ngt`` adapter: ``batch_search`` for an explicit ``search_threads`` count
-  (on several threads its answers vary from call to call), the one-thread ``search`` for the
-  library default and single queries; short answers pad with -1.
+* Queries as the ``ngt`` adapter: ``batch_search`` on the threads the worker allows (on
+  several its answers vary from call to call), ``search`` for a single query; short answers
+  pad with -1.
 """
 
 from __future__ import annotations
@@ -79,12 +79,11 @@ class NGTONNG(Adapter):
         return ids, distances
 
     def _answers(self, queries: np.ndarray, k: int):
-        """Each query's (internal numbers, distances), nearest first. ``batch_search`` runs on
-        OpenMP threads, and with more than one its answers vary from call to call (a few
-        queries per 50 differ in their last ranks); so it serves only an explicit thread
-        count, and the library default (None) or a single query takes NGT's one-thread
-        ``search``, which answers the same every time."""
-        if self.search_threads is None or len(queries) == 1:
+        """Each query's (internal numbers, distances), nearest first: ``batch_search`` on the
+        OpenMP threads the worker allows (with more than one, a few queries per 50 may differ
+        in their last ranks from call to call: conformance searches on one), ``search`` for a
+        single query."""
+        if len(queries) == 1:
             for query in queries:
                 answer = self.index.search(
                     query, size=k, epsilon=self.epsilon, edge_size=self.edge_size

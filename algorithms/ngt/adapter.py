@@ -14,11 +14,10 @@ Traps handled here:
   ``Inner Product``, which NGT answers on the graph by lifting every object to the largest norm
   seen when the graph was built. A vector inserted later with a larger norm breaks that lift
   (recall fell to 0 when we tried), so ``insert`` refuses one under ip.
-* Queries: ``batch_search`` (one call for the whole set, on OpenMP threads the worker caps)
-  answers differently from call to call on more than one thread (a few queries per 50 change
-  their last ranks). It serves an explicit ``search_threads`` count; the library default
-  (None) and single queries take the one-thread ``search``, which always answers the same.
-  Results give each query's own count, so fewer than k pad cleanly.
+* Queries: ``batch_search`` (one call for the whole set, on the OpenMP threads the worker
+  allows). On more than one thread it answers differently from call to call (a few queries
+  per 50 change their last ranks), so conformance searches on one; a single query takes
+  ``search``. Results give each query's own count, so fewer than k pad cleanly.
 * NGT takes no seed; an ANNG built on one thread in a fixed order repeats exactly.
 """
 
@@ -102,12 +101,11 @@ class NGT(Adapter):
         return ids, distances
 
     def _answers(self, queries: np.ndarray, k: int):
-        """Each query's (internal numbers, distances), nearest first. ``batch_search`` runs on
-        OpenMP threads, and with more than one its answers vary from call to call (a few
-        queries per 50 differ in their last ranks); so it serves only an explicit thread
-        count, and the library default (None) or a single query takes NGT's one-thread
-        ``search``, which answers the same every time."""
-        if self.search_threads is None or len(queries) == 1:
+        """Each query's (internal numbers, distances), nearest first: ``batch_search`` on the
+        OpenMP threads the worker allows (with more than one, a few queries per 50 may differ
+        in their last ranks from call to call: conformance searches on one), ``search`` for a
+        single query."""
+        if len(queries) == 1:
             for query in queries:
                 answer = self.index.search(
                     query, size=k, epsilon=self.epsilon, edge_size=self.edge_size
