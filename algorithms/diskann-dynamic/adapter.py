@@ -28,6 +28,7 @@ Traps:
 import diskannpy
 import numpy as np
 
+from annbench.adapters.answers import found_prefix
 from annbench.adapters.protocol import Adapter
 from annbench.errors import AdapterError
 
@@ -43,20 +44,6 @@ def tags(ids: np.ndarray) -> np.ndarray:
             f"diskann-dynamic stores id + 1 as a uint32 tag: ids must lie in [0, {LARGEST_ID}]"
         )
     return (ids + 1).astype(np.uint32)
-
-
-def found_prefix(keys: np.ndarray, distances: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """How many leading entries of each row are real answers: the row ends before the first
-    entry that is not ``known``, repeats an earlier key, or has a distance that is not finite
-    or smaller than the one before it."""
-    bad = ~known | ~np.isfinite(distances)
-    bad[:, 1:] |= distances[:, 1:] < distances[:, :-1] - 1e-6 * np.abs(distances[:, :-1])
-    order = np.argsort(keys, axis=1, kind="stable")  # equal keys: the later one is the repeat
-    ranked = np.take_along_axis(keys, order, axis=1)
-    repeats = np.zeros_like(bad)
-    np.put_along_axis(repeats, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
-    bad |= repeats
-    return np.where(bad.any(axis=1), bad.argmax(axis=1), keys.shape[1])
 
 
 class DiskANNDynamic(Adapter):

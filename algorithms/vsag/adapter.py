@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pyvsag
 
+from annbench.adapters.answers import found_prefix, pad_after
 from annbench.adapters.protocol import Adapter
 from annbench.errors import AdapterError
 
@@ -126,12 +127,9 @@ class Vsag(Adapter):
         return ids, distances
 
     def _pad_garbage(self, ids: np.ndarray, distances: np.ndarray, asked: int) -> None:
-        """Pad every row from its first id that was never built onward (see the module)."""
+        """Pad every row from its first entry that cannot be an answer onward (an id never
+        built, a repeat, a distance that descends: see the module)."""
         found = ids[:, :asked]
         where = np.minimum(np.searchsorted(self.known_ids, found), len(self.known_ids) - 1)
         known = self.known_ids[where] == found
-        if known.all():
-            return
-        valid = np.cumprod(known, axis=1).astype(bool)
-        ids[:, :asked][~valid] = -1
-        distances[:, :asked][~valid] = np.inf
+        pad_after(ids, distances, found_prefix(found, distances[:, :asked], known))
