@@ -118,7 +118,7 @@ def test_the_inline_executor_refuses_an_adapter_with_its_own_environment(
         "inline",
         experiment(tmp_path, dataset),
     )
-    assert_one_line_error(result, "toy run in an environment of their own", "--executor process")
+    assert_one_line_error(result, "toy runs in an environment of its own", "--executor process")
 
 
 def test_a_requirements_file_pip_cannot_satisfy_is_one_line_and_leaves_nothing(

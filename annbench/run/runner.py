@@ -117,8 +117,9 @@ def run_sweep(
     own_env = sorted({job.adapter for job in jobs if job.python})
     if executor == "inline" and own_env:
         raise UserError(
-            f"{', '.join(own_env)} run in an environment of their own, which the inline "
-            "executor cannot enter; use --executor process (or docker)"
+            f"{', '.join(own_env)} {'runs' if len(own_env) == 1 else 'run'} in an "
+            "environment of its own, which the inline executor cannot enter; use --executor "
+            "process (or docker)"
         )
     free_sets: queue.Queue[str | None] = queue.Queue()
     for cpuset in cpu_sets(parallel) if parallel > 1 else [options.pop("cpuset", None)]:
