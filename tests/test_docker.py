@@ -249,3 +249,32 @@ def test_a_container_whose_owner_died_before_starting_it_is_removed_by_the_next_
         for container in (orphan, alive):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+
+
+def test_diskann_answers_alike_in_its_environment_and_in_its_container(
+    tmp_path, engine, make_dataset
+):
+    """An adapter with an environment of its own (diskannpy pins numpy 1.25) runs under the
+    process executor with that environment's interpreter and in its image, built from the
+    same requirements file: one-thread builds answer identically in both."""
+    import docker
+
+    from .conftest import available
+
+    spec = available("diskann")
+    try:
+        engine.images.get("annbench-diskann:latest")
+    except docker.errors.ImageNotFound:
+        absent("image annbench-diskann:latest is missing; run `make images IMAGES=diskann`")
+    path = make_dataset(generator="gauss", n=3000, dim=16)
+    adapters = [{"name": "diskann", "query": {"complexity": [20, 80]}}]
+    settings = {"build_threads": 1, "seeds": [3]}
+    local = sweep(tmp_path, path, adapters, "process", **settings)
+    contained = sweep(tmp_path, path, adapters, "docker", {"memory": "2g"}, **settings)
+    assert [o.status for o in local + contained] == ["ok", "ok"], [o.error for o in contained]
+    here, there = read_result(local[0].path), read_result(contained[0].path)
+    assert all(np.array_equal(a.ids, b.ids) for a, b in zip(here.points, there.points))
+    assert here.environment["python_executable"] == spec.python
+    assert here.environment["packages"]["numpy"].startswith("1.25")
+    assert there.environment["packages"]["numpy"].startswith("1.25")
+    assert there.environment["container_image"].startswith("sha256:")
