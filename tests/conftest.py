@@ -27,6 +27,23 @@ def absent(message: str) -> None:
     pytest.skip(message)
 
 
+# a complete exact adapter module (numpy brute force), for tests that write adapter folders
+EXACT_ADAPTER = """
+import numpy as np
+from annbench.adapters.protocol import Adapter
+
+
+class Exact(Adapter):
+    def build(self, base, ids):
+        self.base, self.ids = base, ids
+
+    def search(self, queries, k):
+        d = ((queries[:, None, :] - self.base[None]) ** 2).sum(-1)
+        top = np.argsort(d, axis=1)[:, :k]
+        return self.ids[top], np.take_along_axis(d, top, axis=1)
+"""
+
+
 def available(name: str):
     """The registered adapter ``name``; skipped here (failed in CI) when it cannot run here,
     with the reason `annbench adapters list` gives."""

@@ -13,22 +13,8 @@ from annbench.adapters.availability import availabilities, availability
 from annbench.adapters.registry import discover
 from annbench.run.plan import all_experiment, smoke_experiment
 
+from .conftest import EXACT_ADAPTER as ADAPTER
 from .test_cli import assert_one_line_error
-
-ADAPTER = """
-import numpy as np
-from annbench.adapters.protocol import Adapter
-
-
-class Exact(Adapter):
-    def build(self, base, ids):
-        self.base, self.ids = base, ids
-
-    def search(self, queries, k):
-        d = ((queries[:, None, :] - self.base[None]) ** 2).sum(-1)
-        top = np.argsort(d, axis=1)[:, :k]
-        return self.ids[top], np.take_along_axis(d, top, axis=1)
-"""
 
 
 def adapter_folder(root, name: str, **keys: str):

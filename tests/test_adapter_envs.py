@@ -15,26 +15,12 @@ import pytest
 from annbench.store.frame import load_frame
 from annbench.store.results import read_result, result_files
 
+from .conftest import EXACT_ADAPTER as ADAPTER
 from .test_cli import assert_one_line_error
 
 # a numpy the main environment does not have: the worker's numpy proves which Python ran it
 PINNED_NUMPY = "2.3.5"
 REQUIREMENTS = f"numpy=={PINNED_NUMPY}\nh5py\npsutil\nthreadpoolctl\npyyaml\n"
-
-ADAPTER = """
-import numpy as np
-from annbench.adapters.protocol import Adapter
-
-
-class Exact(Adapter):
-    def build(self, base, ids):
-        self.base, self.ids = base, ids
-
-    def search(self, queries, k):
-        d = ((queries[:, None, :] - self.base[None]) ** 2).sum(-1)
-        top = np.argsort(d, axis=1)[:, :k]
-        return self.ids[top], np.take_along_axis(d, top, axis=1)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -21,27 +21,13 @@ import faiss
 import numpy as np
 
 from annbench.adapters.faiss_support import FaissAdapter
-from annbench.errors import AdapterError
-
-PQ_CENTROIDS = 16  # 4-bit codes
 
 
 class FaissIVFPQFastScanRefine(FaissAdapter):
     nprobe, k_factor = 1, 1
 
     def build(self, base: np.ndarray, ids: np.ndarray) -> None:
-        count, dim = base.shape
-        m = min(int(self.build_params.get("m", 16)), dim)
-        if dim % m:
-            raise AdapterError(f"m={m} sub-quantisers do not divide dimension {dim}")
-        if count < PQ_CENTROIDS:
-            raise AdapterError(f"4-bit codes train {PQ_CENTROIDS} centroids: {count} vectors given")
-        nlist = min(int(self.build_params.get("nlist", 256)), count)
-        # this handle owns the C++ index; the downcast one does not
-        self.made = faiss.index_factory(dim, f"IVF{nlist},PQ{m}x4fs", self.faiss_metric)
-        self.fast_scan = faiss.downcast_index(self.made)
-        self.fast_scan.cp.seed = self.seed
-        self.fast_scan.pq.cp.seed = self.seed
+        self.fast_scan = self.untrained_fast_scan(base, default_m=16)
         self.index = faiss.IndexRefineFlat(self.fast_scan)
         self.index.train(base)
         self.ids = np.empty(0, dtype=np.int64)

@@ -28,6 +28,28 @@ class FaissAdapter(Adapter):
 
         return faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
 
+    def untrained_fast_scan(self, base: np.ndarray, default_m: int):
+        """A seeded, untrained ``IVF{nlist},PQ{m}x4fs`` index (4-bit PQ fast-scan) for
+        ``base``: ``m`` clamped to the dimension and refused unless it divides it, ``nlist``
+        clamped to the vectors given. The factory's handle, which owns the C++ index, is kept
+        in ``self.made`` (the downcast handle returned does not own it)."""
+        import faiss
+
+        from annbench.errors import AdapterError
+
+        count, dim = base.shape
+        m = min(int(self.build_params.get("m", default_m)), dim)
+        if dim % m:
+            raise AdapterError(f"m={m} sub-quantisers do not divide dimension {dim}")
+        if count < 16:
+            raise AdapterError(f"4-bit codes train 16 centroids: {count} vectors given")
+        nlist = min(int(self.build_params.get("nlist", 256)), count)
+        self.made = faiss.index_factory(dim, f"IVF{nlist},PQ{m}x4fs", self.faiss_metric)
+        index = faiss.downcast_index(self.made)
+        index.cp.seed = self.seed
+        index.pq.cp.seed = self.seed
+        return index
+
     def insert(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add vectors under their original ids (declared by the spec's ``supports``)."""
         self.index.add_with_ids(vectors, ids.astype(np.int64))
